@@ -1,0 +1,219 @@
+"""The Accountant: readings to canonical quantities, quantities to (tce, tCO₂)."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from energy.accounting import Accountant, AccountingError, AccountingOptions
+from energy.coefficients import CoefficientTable
+from energy.emission_factors import EmissionFactorTable
+from energy.uom import UomError
+
+DAY = date(2024, 6, 15)
+
+
+@pytest.fixture(scope="module")
+def acc() -> Accountant:
+    return Accountant()
+
+
+def test_electricity_equivalent_tce(acc: Accountant) -> None:
+    tce, co2 = acc.tce_co2("electricity", 1000.0, DAY)
+    assert abs(tce - 0.1229) < 1e-12
+    assert co2 == pytest.approx(0.5306, rel=1e-12)  # 2024 uses the 2023 national factor
+
+
+def test_electricity_2026_uses_2023_factor(acc: Accountant) -> None:
+    _, co2 = acc.tce_co2("electricity", 1.0, date(2026, 2, 1))
+    assert co2 == pytest.approx(0.5306e-3, rel=1e-12)
+
+
+def test_raw_coal(acc: Accountant) -> None:
+    tce, co2 = acc.tce_co2("raw_coal", 1.0, DAY)
+    assert abs(tce - 0.7143) < 1e-12
+    # bituminous: NCV 23.204 GJ/t × 0.02618 tC/GJ × 93 % × 44/12, table rounded to 4 figures
+    assert co2 == pytest.approx(23.204 * 0.02618 * 0.93 * 44 / 12, abs=5e-4)
+    assert co2 == pytest.approx(2.072, rel=1e-12)
+
+
+def test_natural_gas(acc: Accountant) -> None:
+    tce, co2 = acc.tce_co2("natural_gas", 10_000.0, DAY)
+    assert tce == pytest.approx(12.143, rel=1e-12)
+    assert co2 == pytest.approx(21.62, rel=1e-12)
+
+
+def test_region_from_argument_and_from_options() -> None:
+    day = date(2022, 8, 1)
+    by_arg = Accountant().tce_co2("electricity", 1000.0, day, region="华东")[1]
+    assert by_arg == pytest.approx(0.5617, rel=1e-12)
+    by_option = Accountant(options=AccountingOptions(region="华东"))
+    assert by_option.tce_co2("electricity", 1000.0, day)[1] == pytest.approx(0.5617, rel=1e-12)
+    # an explicit region beats the options' region
+    assert by_option.tce_co2("electricity", 1000.0, day, region="华北")[1] == pytest.approx(0.6776, rel=1e-12)
+    assert by_option.tce_co2("electricity", 1000.0, day)[1] == pytest.approx(0.5617, rel=1e-12)
+
+
+def test_equal_value_basis_differs() -> None:
+    equal = Accountant(options=AccountingOptions(electricity_basis="equal_value"))
+    tce, _ = equal.tce_co2("electricity", 1000.0, DAY)
+    assert tce == pytest.approx(0.3, rel=1e-12)
+    assert tce != Accountant().tce_co2("electricity", 1000.0, DAY)[0]
+    # other energies are unaffected by the electricity basis
+    assert equal.tce_co2("natural_gas", 10_000.0, DAY) == Accountant().tce_co2("natural_gas", 10_000.0, DAY)
+
+
+def test_ets_series() -> None:
+    ets = Accountant(options=AccountingOptions(grid_series="ets_grid"))
+    assert ets.tce_co2("electricity", 1000.0, DAY)[1] == pytest.approx(0.5703, rel=1e-12)
+
+
+def test_with_override_changes_natural_gas_tce() -> None:
+    site = Accountant(CoefficientTable.load().with_override("natural_gas", 1.3300, "site LHV test"))
+    tce, co2 = site.tce_co2("natural_gas", 10_000.0, DAY)
+    assert tce == pytest.approx(13.3, rel=1e-12)
+    assert co2 == pytest.approx(21.62, rel=1e-12)  # CO₂ is not the coefficient's business
+
+
+def test_emission_override() -> None:
+    site = Accountant(
+        factors=EmissionFactorTable.load().with_override("electricity", 0.0, "kWh", "green PPA")
+    )
+    assert site.tce_co2("electricity", 1000.0, DAY) == pytest.approx((0.1229, 0.0), rel=1e-12)
+
+
+def test_fresh_water_editions_and_no_direct_co2(acc: Accountant) -> None:
+    assert acc.tce_co2("fresh_water", 1000.0, date(2020, 6, 1)) == pytest.approx((0.2571, 0.0), rel=1e-12)
+    assert acc.tce_co2("fresh_water", 1000.0, date(2022, 6, 1)) == pytest.approx((0.0857, 0.0), rel=1e-12)
+
+
+def test_steam_and_heat(acc: Accountant) -> None:
+    tce, co2 = acc.tce_co2("steam", 10.0, DAY)
+    assert tce == pytest.approx(1.286, rel=1e-12)
+    assert co2 == pytest.approx(10 * 0.11 * 128.6 / 34.12, rel=2e-4)
+    tce, co2 = acc.tce_co2("heat", acc.quantity("heat", 1000.0, "MJ"), DAY)
+    assert tce == pytest.approx(0.03412, rel=1e-12)
+    assert co2 == pytest.approx(0.11, rel=1e-12)
+
+
+def test_quantity_conversion(acc: Accountant) -> None:
+    assert acc.canonical_uom("electricity") == "kWh"
+    assert acc.quantity("electricity", 2.5, "MWh") == pytest.approx(2500.0, rel=1e-12)
+    assert acc.quantity("electricity", 1.0, "万kWh") == pytest.approx(10_000.0, rel=1e-12)
+    assert acc.quantity("raw_coal", 1500.0, "kg") == pytest.approx(1.5, rel=1e-12)
+    assert acc.quantity("natural_gas", 3.0, "万Nm³") == pytest.approx(30_000.0, rel=1e-12)
+    assert acc.quantity("heat", 1.0, "万kcal") == pytest.approx(0.041868, rel=1e-12)
+    # twice, to go through the cache
+    assert acc.quantity("electricity", 2.5, "MWh") == pytest.approx(2500.0, rel=1e-12)
+
+
+def test_volume_of_a_mass_energy_uses_its_density(acc: Accountant) -> None:
+    assert acc.quantity("diesel", 1000.0, "L") == pytest.approx(0.87, rel=1e-12)
+    assert acc.quantity("fresh_water", 12.0, "m³") == pytest.approx(12.0, rel=1e-12)
+    assert acc.rate_per_hour("gasoline", 100.0, "L/h") == pytest.approx(0.074, rel=1e-12)
+    # no density: refused
+    with pytest.raises(UomError) as info:
+        acc.quantity("raw_coal", 1.0, "m³")
+    assert info.value.rule == "uom_mismatch"
+
+
+def test_rates(acc: Accountant) -> None:
+    assert acc.rate_per_hour("electricity", 5.0, "kW") == 5.0
+    assert acc.rate_per_hour("electricity", 1.0, "MW") == pytest.approx(1000.0, rel=1e-12)
+    assert acc.rate_per_hour("natural_gas", 120.0, "Nm3/h") == pytest.approx(120.0, rel=1e-12)
+    assert acc.rate_per_hour("steam", 800.0, "kg/h") == pytest.approx(0.8, rel=1e-12)
+    assert acc.rate_per_hour("heat", 1.0, "MW") == pytest.approx(3.6, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("call", "rule"),
+    [
+        (lambda a: a.quantity("electricity", 1.0, "m³"), "uom_mismatch"),
+        (lambda a: a.quantity("electricity", 1.0, "furlong"), "unknown_uom"),
+        (lambda a: a.rate_per_hour("electricity", 1.0, "kWh"), "uom_mismatch"),
+        (lambda a: a.quantity("unobtainium", 1.0, "kWh"), "unknown_energy"),
+        (lambda a: a.rate_per_hour("unobtainium", 1.0, "kW"), "unknown_energy"),
+        (lambda a: a.canonical_uom("unobtainium"), "unknown_energy"),
+        (lambda a: a.tce_co2("unobtainium", 1.0, DAY), "unknown_energy"),
+        (lambda a: a.tce_co2("raw_coal", 1.0, date(2005, 1, 1)), "no_coefficient"),
+    ],
+)
+def test_errors_are_accounting_errors(
+    acc: Accountant, call: Callable[[Accountant], object], rule: str
+) -> None:
+    with pytest.raises(AccountingError) as info:
+        call(acc)
+    assert info.value.rule == rule
+    assert str(info.value) == f"{rule}: {info.value.detail}"
+
+
+def test_equal_value_outside_its_years() -> None:
+    equal = Accountant(options=AccountingOptions(electricity_basis="equal_value"))
+    with pytest.raises(AccountingError) as info:
+        equal.tce_co2("electricity", 1.0, date(2027, 1, 1))
+    assert info.value.rule == "no_coefficient"
+
+
+def test_bad_options() -> None:
+    with pytest.raises(AccountingError) as info:
+        Accountant(options=AccountingOptions(electricity_basis="average"))
+    assert info.value.rule == "unknown_basis"
+    with pytest.raises(AccountingError) as info:
+        Accountant(options=AccountingOptions(grid_series="nope"))
+    assert info.value.rule == "unknown_series"
+
+
+def test_missing_factor_for_a_fuel_is_an_error_but_not_for_a_medium(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text(
+        "series,energy,region,data_year,t_co2_per_uom,uom,valid_from,valid_to,source,mark,note\n"
+        "mee_grid_average,electricity,,2023,0.0005,kWh,2026-01-01,,test,V,\n",
+        encoding="utf-8",
+    )
+    acc = Accountant(factors=EmissionFactorTable.load(path))
+    with pytest.raises(AccountingError) as info:
+        acc.tce_co2("raw_coal", 1.0, DAY)
+    assert info.value.rule == "no_emission_factor"
+    assert acc.tce_co2("oxygen", 100.0, DAY) == pytest.approx((0.04, 0.0), rel=1e-12)
+
+
+def test_override_in_a_wrong_unit_is_refused() -> None:
+    factors = EmissionFactorTable.load().with_override("natural_gas", 21.62, "万m³", "per 10⁴ m³ by mistake")
+    with pytest.raises(AccountingError) as info:
+        Accountant(factors=factors)
+    assert info.value.rule == "bad_table"
+
+
+def test_factor_in_a_wrong_unit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text(
+        "series,energy,region,data_year,t_co2_per_uom,uom,valid_from,valid_to,source,mark,note\n"
+        "mee_grid_average,electricity,,2023,0.5,MWh,2026-01-01,,test,V,\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(AccountingError) as info:
+        Accountant(factors=EmissionFactorTable.load(path))
+    assert info.value.rule == "bad_table"
+
+
+def test_cached_lookups_stay_per_region_and_day() -> None:
+    acc = Accountant()
+    east = acc.tce_co2("electricity", 1000.0, date(2022, 1, 1), "华东")
+    north = acc.tce_co2("electricity", 1000.0, date(2022, 1, 1), "华北")
+    assert east != north
+    assert acc.tce_co2("electricity", 1000.0, date(2022, 1, 1), "华东") == east
+    assert acc.tce_co2("electricity", 2000.0, date(2022, 1, 1), "华东")[1] == pytest.approx(2 * east[1])
+    before, after = date(2021, 3, 31), date(2021, 4, 1)
+    assert acc.tce_co2("fresh_water", 1.0, before) != acc.tce_co2("fresh_water", 1.0, after)
+
+
+def test_accounting_error_survives_pickling() -> None:
+    err = AccountingError("no_coefficient", "none for x")
+    back = pickle.loads(pickle.dumps(err))
+    assert (back.rule, back.detail) == ("no_coefficient", "none for x")
+    assert str(back) == "no_coefficient: none for x"
+    assert issubclass(UomError, AccountingError)
