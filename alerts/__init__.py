@@ -1,0 +1,1 @@
+"""Alert delivery: consumes the `alerts` topic and hands each alert to its channels."""
