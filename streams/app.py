@@ -1,0 +1,207 @@
+"""The Faust app: the `readings` and `registry` agents, their tables, and the InfluxDB sink.
+
+Faust safely (ARCHITECTURE.md): ``concurrency=1`` on agents that touch tables, batches through
+``stream.take()``, state in plain tables keyed by unit. Within a batch the effects go first —
+points written to InfluxDB, dead letters and alerts acknowledged by the broker — and the ledgers
+are stored last, so a crash at any point re-processes the batch from the last committed offset
+and the ledgers' memory of recent readings turns the repeat into the same points again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import faust
+import orjson
+from pydantic import ValidationError
+
+from energy import topics
+from energy.accounting import Accountant, AccountingOptions
+from energy.ledger import LedgerPolicy, UnitLedger
+from energy.registry import UnitInfo
+from energymon.settings import KafkaSettings, Settings
+from streams.processor import BatchProcessor, Totals
+from streams.sinks.influx_v1 import InfluxV1Writer, InfluxWriteRejected
+from streams.status import write_status
+
+log = logging.getLogger("energymon.streams")
+
+STATUS_FILE = "worker-status.json"
+
+
+def broker_credentials(kafka: KafkaSettings) -> Any:
+    """Faust credentials for the configured security protocol (None for PLAINTEXT)."""
+    context = None
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None
+        )
+        if kafka.ssl_certfile:
+            context.load_cert_chain(
+                str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None
+            )
+    if kafka.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+            mechanism=kafka.sasl_mechanism or "PLAIN",
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the Faust app, its topics, tables and agents from the settings."""
+    kafka = settings.kafka
+    state_dir = Path(settings.state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    conf: dict[str, Any] = {
+        "broker": [f"kafka://{server}" for server in kafka.servers().split(",")],
+        "broker_credentials": broker_credentials(kafka),
+        "store": settings.stream.store,
+        "datadir": str(state_dir / "faust"),
+        "topic_partitions": kafka.topic_partitions,
+        "topic_replication_factor": kafka.replication_factor,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_session_timeout": kafka.session_timeout_s,
+        "web_enabled": settings.stream.web_port is not None,
+        "web_port": settings.stream.web_port or 6066,
+        "web_bind": "127.0.0.1",
+    }
+    if kafka.tansu:
+        # tansu's ListOffsets reports the wrong end of multi-record batches, which breaks table
+        # recovery; single-record producer batches keep it exact (stack.md). Short sessions make
+        # group joins take seconds instead of half a minute.
+        conf.update(
+            producer_max_batch_size=1,
+            broker_session_timeout=min(kafka.session_timeout_s, 6.0),
+            broker_heartbeat_interval=1.0,
+        )
+    app = faust.App(settings.stream.app_id, **conf)
+
+    readings = app.topic(topics.READINGS, key_serializer="raw", value_serializer="raw")
+    rejected = app.topic(topics.READINGS_REJECTED, key_serializer="raw", value_serializer="raw")
+    alerts = app.topic(topics.ALERTS, key_serializer="raw", value_serializer="raw")
+    registry = app.topic(topics.REGISTRY, key_serializer="raw", value_serializer="raw")
+
+    table_options: dict[str, Any] = {
+        "default": None,
+        "schema": faust.Schema(
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        ),
+        "partitions": kafka.topic_partitions,
+        "use_partitioner": True,
+    }
+    ledgers = app.Table("ledgers", **table_options)
+    units = app.Table("units", **table_options)
+
+    stream_settings = settings.stream
+    processor = BatchProcessor(
+        Accountant(
+            options=AccountingOptions(
+                electricity_basis=stream_settings.electricity_basis,
+                grid_series=stream_settings.grid_factor_series,
+                region=stream_settings.grid_region,
+            )
+        ),
+        LedgerPolicy(
+            lateness_ms=stream_settings.lateness_s * 1000,
+            hourly_tce_ceiling=settings.alerts.hourly_tce_ceiling,
+        ),
+    )
+    influx = settings.influx
+    writer = InfluxV1Writer(
+        influx.base_url(),
+        influx.database,
+        influx.username,
+        influx.password.get_secret_value() if influx.password else None,
+        batch_size=influx.batch_size,
+        timeout_s=influx.timeout_s,
+        max_backoff_s=influx.retry_max_backoff_s,
+    )
+    totals = Totals()
+    levels: dict[str, str] = {}
+    status = {"influx_rejected_batches": 0, "alerts": 0}
+
+    def load_ledger(unit_id: str) -> UnitLedger | None:
+        raw = ledgers.get(unit_id.encode())
+        return UnitLedger.from_json(orjson.loads(raw)) if raw else None
+
+    def unit_info(unit_id: str) -> UnitInfo | None:
+        raw = units.get(unit_id.encode())
+        return UnitInfo.from_json(raw) if raw else None
+
+    @app.agent(readings, concurrency=1)
+    async def process_readings(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take(stream_settings.batch_max, within=stream_settings.batch_within_s):
+            out = processor.process(batch, load_ledger, unit_info)
+            if out.lines:
+                try:
+                    await writer.write(out.lines)
+                except InfluxWriteRejected as exc:
+                    # Our own encoder produced something InfluxDB refuses: a bug to see, not to retry.
+                    status["influx_rejected_batches"] += 1
+                    log.error("%s (batch of %d lines dropped)", exc, len(out.lines))
+            pending = [
+                await rejected.send(key=key.encode() if key else None, value=value)
+                for key, value in out.rejected
+            ]
+            pending += [
+                await alerts.send(key=a.unit_id.encode(), value=a.to_json()) for a in out.alerts
+            ]
+            if pending:
+                await asyncio.gather(*pending)
+            for unit_id, ledger in out.ledgers.items():
+                ledgers[unit_id.encode()] = orjson.dumps(ledger.to_json())
+                levels[unit_id] = ledger.level()
+            totals.add(out)
+            status["alerts"] += len(out.alerts)
+            for a in out.alerts:
+                log.warning("alert %s %s %s: %s", a.state, a.severity, a.key, a.message)
+
+    @app.agent(registry, concurrency=1)
+    async def apply_registry(stream: faust.StreamT[bytes]) -> None:
+        async for raw in stream:
+            try:
+                info = UnitInfo.from_json(raw)
+            except (ValidationError, ValueError) as exc:
+                log.error("registry record refused: %s", exc)
+                continue
+            units[info.unit_id.encode()] = raw
+
+    status_path = state_dir / STATUS_FILE
+
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    async def publish_status() -> None:
+        write_status(
+            status_path,
+            {
+                "ts": time.time(),
+                **vars(totals),
+                "points_written": writer.points_written,
+                "influx_retries": writer.retries,
+                **status,
+                "units_known": len(units),
+                "levels": levels,
+            },
+        )
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def close_writer(_app: Any, *_args: Any, **_kw: Any) -> None:
+        await writer.close()
+
+    return app
+
+
+def run_worker(settings: Settings) -> None:
+    """Run one worker in this process until it is stopped (SIGINT/SIGTERM)."""
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()
