@@ -1,0 +1,40 @@
+# The two set-up commands (README): `make run` and `make test`. Both install what they need and
+# are idempotent: a virtualenv in .venv (re-installed when pyproject.toml changes) and Debian's
+# influxdb package when `influxd` is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test check lint typecheck install influxd clean
+
+run: install
+	$(VENV)/bin/energymon up
+
+test: install lint typecheck
+	$(PY) -m pytest -q -p no:cacheprovider
+
+check: lint typecheck
+
+lint: install
+	$(PY) -m ruff check .
+
+typecheck: install
+	$(PY) -m mypy
+
+install: $(STAMP) influxd
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+influxd:
+	@command -v influxd >/dev/null 2>&1 || { \
+	  echo "installing InfluxDB 1.x from Debian (influxd not found)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb; }
+
+clean:
+	rm -rf $(VENV) .energymon .pytest_cache .mypy_cache .ruff_cache *.egg-info

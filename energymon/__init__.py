@@ -1,0 +1,1 @@
+"""The command line and settings: the one place that knows every part."""

@@ -1,0 +1,78 @@
+"""Settings: environment, secret files, masking, and the README documenting every one."""
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+from typer.testing import CliRunner
+
+from energymon.cli import app
+from energymon.settings import MASK, Settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def env_names(model: type[BaseModel], prefix: str = "ENERGYMON_") -> list[str]:
+    names = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            names += env_names(ann, f"{prefix}{name.upper()}__")
+        else:
+            names.append(prefix + name.upper())
+    return names
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    text = README.read_text(encoding="utf-8")
+    missing = [n for n in env_names(Settings) if f"`{n}`" not in text]
+    assert not missing, f"README lacks {missing}"
+
+
+def test_environment_with_nested_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERGYMON_KAFKA__BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
+    monkeypatch.setenv("ENERGYMON_INFLUX__BATCH_SIZE", "1234")
+    s = Settings()
+    assert s.kafka.kafka_python_options()["bootstrap_servers"] == ["k1:9092", "k2:9092"]
+    assert s.influx.batch_size == 1234
+
+
+def test_secret_from_file_is_used_and_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "influx-password"
+    secret.write_text("s3cr3t-value\n")
+    monkeypatch.setenv("ENERGYMON_INFLUX__PASSWORD_FILE", str(secret))
+    monkeypatch.setenv("ENERGYMON_ALERTS__WEBHOOK_SECRET", "hook-secret")
+    s = Settings()
+    assert s.influx.password is not None and s.influx.password.get_secret_value() == "s3cr3t-value"
+    masked = s.masked()
+    assert masked["influx"]["password"] == MASK and masked["alerts"]["webhook_secret"] == MASK
+    assert "s3cr3t-value" not in json.dumps(masked) and "hook-secret" not in json.dumps(masked)
+
+
+def test_toml_file_is_read_and_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = tmp_path / "energymon.toml"
+    conf.write_text('[influx]\ndatabase = "from_toml"\nbatch_size = 10\n')
+    monkeypatch.setenv("ENERGYMON_CONFIG_FILE", str(conf))
+    monkeypatch.setenv("ENERGYMON_INFLUX__BATCH_SIZE", "20")
+    s = Settings()
+    assert s.influx.database == "from_toml" and s.influx.batch_size == 20
+
+
+def test_config_command_prints_masked_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERGYMON_KAFKA__SASL_PASSWORD", "kafka-secret")
+    result = CliRunner().invoke(app, ["config"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["kafka"]["sasl_password"] == MASK and "kafka-secret" not in result.output
+
+
+def test_invalid_settings_give_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERGYMON_INFLUX__BATCH_SIZE", "many")
+    result = CliRunner().invoke(app, ["config"])
+    assert result.exit_code == 2 and "batch_size" in result.output
+
+
+def test_missing_broker_is_named() -> None:
+    with pytest.raises(RuntimeError, match="ENERGYMON_KAFKA__BOOTSTRAP_SERVERS"):
+        Settings().kafka.servers()
