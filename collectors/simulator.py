@@ -23,7 +23,7 @@ Heavy units (whatever the seed): ``sim-steel-001`` (220 000 tce/year) and ``sim-
 (205 000 tce/year) use about 27–31 tce per hour in the weekday day shift (08–20), above the default
 ``hourly_ceiling`` of 25 tce/h, and about 15–22 tce/h at night (sim-steel-001 also exceeds it in the
 weekend day shift, sim-cement-001 does not). Every other unit is at most 120 000 tce/year and stays
-below ~17 tce/h at all times. Figures use the coefficients of :data:`TCE_PER_UOM` (GB/T 2589 当量值).
+below ~17 tce/h at all times. Figures use the kernel's GB/T 2589 当量值 coefficients (:func:`tce_per_uom`).
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal
 
+from energy.coefficients import CoefficientTable
 from energy.registry import UnitInfo
 from energy.schema import TS_MAX_MS
 from energy.topics import REGISTRY
@@ -62,18 +63,13 @@ SOURCE = "sim"
 #: Length of the interval a first scan (no previous scan) reports for ``interval`` meters.
 DEFAULT_INTERVAL_MS = MINUTE_MS
 
-#: Rough standard-coal coefficients used to size the fleet, in tce per unit of the meter's uom
-#: (GB/T 2589 当量值: electricity 0.1229 kgce/kWh, raw coal 0.7143 kgce/kg, natural gas 1.2143 kgce/m³,
-#: heat 34.12 kgce/GJ, diesel 1.4571 kgce/kg). Fresh water is a 耗能工质 and is not counted here.
-TCE_PER_UOM: dict[str, float] = {
-    "electricity": 0.1229e-3,
-    "raw_coal": 0.7143,
-    "natural_gas": 1.2143e-3,
-    "steam": 0.03412,
-    "heat": 0.03412,
-    "diesel": 1.4571,
-    "fresh_water": 0.0,
-}
+#: Day whose GB/T 2589 当量值 coefficients (energy/data/coefficients.csv) size the fleet.
+SIZING_DAY = date(2026, 1, 1)
+
+
+def tce_per_uom(energy: str) -> float:
+    """Standard coal (tce) per unit of the energy's canonical uom, from the kernel's table."""
+    return CoefficientTable.load().coefficient(energy, SIZING_DAY).kgce_per_uom / 1000.0
 
 INDUSTRIES: tuple[str, ...] = ("steel", "cement", "chemicals", "data_centre")
 HEAVY_UNIT_IDS: tuple[str, ...] = ("sim-steel-001", "sim-cement-001")
@@ -130,7 +126,7 @@ _METERS: dict[str, tuple[_MeterSpec, ...]] = {
         ("EL02", "electricity", "cumulative", "kWh", 0.10, "unit"),
         ("NG01", "natural_gas", "cumulative", "m³", 0.09, "unit"),
         ("CO01", "raw_coal", "interval", "t", 0.63, "unit"),
-        ("ST01", "steam", "cumulative", "GJ", 0.04, "unit"),
+        ("ST01", "steam", "cumulative", "t", 0.04, "unit"),
         ("DS01", "diesel", "interval", "t", 0.01, "unit"),
         ("WA01", "fresh_water", "cumulative", "t", None, "unit"),
     ),
@@ -147,7 +143,7 @@ _METERS: dict[str, tuple[_MeterSpec, ...]] = {
         ("EL02", "electricity", "cumulative", "kWh", 0.10, "unit"),
         ("NG01", "natural_gas", "cumulative", "m³", 0.34, "unit"),
         ("CO01", "raw_coal", "interval", "t", 0.24, "unit"),
-        ("ST01", "steam", "cumulative", "GJ", 0.18, "unit"),
+        ("ST01", "steam", "cumulative", "t", 0.18, "unit"),
         ("DS01", "diesel", "interval", "t", 0.02, "unit"),
         ("WA01", "fresh_water", "cumulative", "t", None, "unit"),
     ),
@@ -335,7 +331,7 @@ class Fleet:
             meters: list[SimMeter] = []
             for (code, energy, kind, uom, share, profile), j in zip(specs, jitter, strict=True):
                 meter_id = f"{unit_id}.{code}"
-                coef = TCE_PER_UOM[energy]
+                coef = tce_per_uom(energy)
                 if share is None:
                     annual_qty = annual_tce * _WATER_T_PER_TCE[industry]
                 else:

@@ -26,7 +26,7 @@ TCE = {
     "electricity": 0.1229e-3,
     "raw_coal": 0.7143,
     "natural_gas": 1.2143e-3,
-    "steam": 0.03412,
+    "steam": 0.1286,  # per tonne (low-pressure steam, domain.md §1.2 [S])
     "heat": 0.03412,
     "diesel": 1.4571,
     "fresh_water": 0.0,
@@ -140,7 +140,7 @@ def test_energy_codes_kinds_and_uoms(fleet: Fleet) -> None:
         "electricity": ("cumulative", "kWh"),
         "natural_gas": ("cumulative", "m³"),
         "raw_coal": ("interval", "t"),
-        "steam": ("cumulative", "GJ"),
+        "steam": ("cumulative", "t"),
         "heat": ("cumulative", "GJ"),
         "diesel": ("interval", "t"),
         "fresh_water": ("cumulative", "t"),
@@ -288,3 +288,18 @@ def test_heavy_units_also_heavy_for_other_seeds() -> None:
         for unit in fleet.units:
             peak = max(hourly_tce(fleet, unit, local(2, 0), 24))
             assert (peak > CEILING) == unit.heavy, (seed, unit.unit_id, peak)
+
+
+def test_every_simulated_reading_is_accepted_by_the_accountant(fleet: Fleet) -> None:
+    """The kernel converts every simulated reading (energy, uom) to tce and CO₂ without a rejection."""
+    from energy.accounting import Accountant
+    from energy.intervals import local_day
+
+    accountant = Accountant()
+    for u in fleet.units:
+        t = MONDAY + 10 * HOUR_MS
+        msg = parse_message(orjson.dumps(fleet.scan(u, t, 1, t - MINUTE_MS)))
+        for r in msg.readings:
+            qty = accountant.quantity(r.energy, r.value, r.uom)
+            tce, _co2 = accountant.tce_co2(r.energy, qty, local_day(r.ts_ms), u.info.grid_region)
+            assert tce >= 0.0
