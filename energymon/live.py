@@ -24,8 +24,7 @@ from energy import topics
 from energy.alert import Alert
 from energymon.localstack.process import ManagedProcess
 from energymon.settings import Settings
-from streams.app import STATUS_FILE
-from streams.status import read_status
+from streams.status import STATUS_FILE, read_status
 
 CST = timezone(timedelta(hours=8))
 LEVEL_STYLE = {"red": "bold red", "orange": "dark_orange", "yellow": "yellow", "green": "green"}

@@ -23,6 +23,7 @@ from energymon.localstack.influxdb import LocalInfluxDB, create_database
 from energymon.localstack.ports import pick_port
 from energymon.localstack.process import ManagedProcess
 from energymon.settings import Settings
+from streams.status import STATUS_FILE
 
 ALL_TOPICS = (topics.READINGS, topics.READINGS_REJECTED, topics.OUTPUT, topics.REGISTRY, topics.ALERTS)
 
@@ -80,6 +81,8 @@ def run_stack(settings: Settings, with_simulator: bool = True) -> int:
     state_dir = Path(settings.state_dir).resolve()
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    # A status file left by an earlier run would show stale figures until the worker writes anew.
+    (state_dir / STATUS_FILE).unlink(missing_ok=True)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -27,11 +27,9 @@ from energy.registry import UnitInfo
 from energymon.settings import KafkaSettings, Settings
 from streams.processor import BatchProcessor, Totals
 from streams.sinks.influx_v1 import InfluxV1Writer, InfluxWriteRejected
-from streams.status import write_status
+from streams.status import STATUS_FILE, write_status
 
 log = logging.getLogger("energymon.streams")
-
-STATUS_FILE = "worker-status.json"
 
 
 def broker_credentials(kafka: KafkaSettings) -> Any:

@@ -8,6 +8,9 @@ from typing import Any
 
 import orjson
 
+#: The worker's status file, in the state directory.
+STATUS_FILE = "worker-status.json"
+
 
 def write_status(path: Path, doc: dict[str, Any]) -> None:
     """Replace ``path`` with ``doc`` as JSON, atomically (write, then rename)."""

@@ -23,8 +23,7 @@ from energymon.localstack.broker import TansuBroker, create_topics
 from energymon.localstack.influxdb import create_database, query
 from energymon.localstack.ports import free_port
 from energymon.localstack.process import ManagedProcess
-from streams.app import STATUS_FILE
-from streams.status import read_status
+from streams.status import STATUS_FILE, read_status
 from tests.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.integration
