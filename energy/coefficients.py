@@ -200,17 +200,13 @@ def _coefficient(row: Row, types: Mapping[str, EnergyType]) -> Coefficient:
     uom = row.text("uom")
     if uom != t.uom:
         raise table_error(row.where, f"uom {uom!r} is not {energy}'s canonical uom {t.uom!r}")
-    valid_from, valid_to = row.validity()
+    validity = row.validity()
     return Coefficient(
         energy=energy,
         basis=basis,
         kgce_per_uom=row.number("kgce_per_uom"),
         uom=uom,
-        valid_from=valid_from,
-        valid_to=valid_to,
-        source=row.text("source"),
-        mark=row.mark(),
-        note=row.optional("note") or "",
+        **row.provenance(validity),
     )
 
 

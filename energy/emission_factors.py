@@ -164,7 +164,7 @@ def _factor(row: Row) -> EmissionFactor:
         dimension(uom)
     except UomError as exc:
         raise table_error(row.where, exc.detail) from None
-    valid_from, valid_to = row.validity()
+    validity = row.validity()
     return EmissionFactor(
         series=row.text("series"),
         energy=row.text("energy"),
@@ -172,11 +172,7 @@ def _factor(row: Row) -> EmissionFactor:
         data_year=row.year("data_year"),
         t_co2_per_uom=row.number("t_co2_per_uom", positive=False),
         uom=uom,
-        valid_from=valid_from,
-        valid_to=valid_to,
-        source=row.text("source"),
-        mark=row.mark(),
-        note=row.optional("note") or "",
+        **row.provenance(validity),
     )
 
 

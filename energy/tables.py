@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import TypedDict
 
 #: Verification marks a data row may carry (domain.md): verified, secondary, unverified.
 MARKS: frozenset[str] = frozenset({"V", "S", "U"})
@@ -36,6 +37,18 @@ class AccountingError(ValueError):
 def table_error(where: str, detail: str) -> AccountingError:
     """The error for a malformed data file: rule ``bad_table``; ``where`` is ``file:line``."""
     return AccountingError("bad_table", f"{where}: {detail}")
+
+
+class Provenance(TypedDict):
+    """The columns every dated table row ends with, as keyword arguments for its dataclass: valid
+    from ``valid_from`` to ``valid_to`` inclusive (``None`` = open), where the value comes from
+    (``source``), its verification ``mark`` (V, S or U) and a free ``note`` (may be empty)."""
+
+    valid_from: date
+    valid_to: date | None
+    source: str
+    mark: str
+    note: str
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,18 @@ class Row:
         if end is not None and end < start:
             raise table_error(self.where, f"valid_to {end} is before valid_from {start}")
         return start, end
+
+    def provenance(self, validity: tuple[date, date | None]) -> Provenance:
+        """``validity`` (what :meth:`validity` returned; read it first, so that a bad date is the
+        error reported before the row's other columns), then ``source``, ``mark`` and ``note``."""
+        valid_from, valid_to = validity
+        return Provenance(
+            valid_from=valid_from,
+            valid_to=valid_to,
+            source=self.text("source"),
+            mark=self.mark(),
+            note=self.optional("note") or "",
+        )
 
 
 def read_table(default_name: str, path: str | Path | None, columns: Sequence[str]) -> list[Row]:

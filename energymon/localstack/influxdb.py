@@ -16,17 +16,16 @@ import os
 import re
 import shutil
 import subprocess
-import time
 import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from energymon.localstack.ports import free_port, port_is_free
+from energymon.localstack.ports import free_port
 from energymon.localstack.process import ManagedProcess
+from energymon.localstack.server import LocalServer
 
 _INFLUXD_RPC_DEFAULT = 8088
 
@@ -51,34 +50,29 @@ def _child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("INFLUXDB_")}
 
 
-class LocalInfluxDB:
+class LocalInfluxDB(LocalServer):
     """influxd with its config, pid file, meta/data/wal dirs (and by default its log) under ``data_dir``."""
 
+    program = "influxd"
+    port_role = "influxd"
+    readiness = "/ping"
+    poll_s = 0.02
+
     def __init__(self, data_dir: Path, port: int, log_path: Path | None = None) -> None:
-        if not 0 < port < 65536:
-            raise ValueError(f"influxd port must be 1..65535, not {port} (use ports.free_port())")
+        super().__init__(port)
         self.data_dir = Path(data_dir).absolute()
-        self.port = port
         self.log_path = Path(log_path) if log_path is not None else self.data_dir / "influxd.log"
         self.config_path = self.data_dir / "influxdb.conf"
         self.pid_path = self.data_dir / "influxd.pid"
         self.rpc_port: int | None = None
-        self._proc: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
         """The HTTP API base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def alive(self) -> bool:
-        """Whether influxd is running."""
-        return self._proc is not None and self._proc.alive
-
-    @property
-    def process(self) -> ManagedProcess | None:
-        """The influxd process (for supervisors that watch it)."""
-        return self._proc
+    def _address(self) -> str:
+        return self.url
 
     def write_config(self) -> Path:
         """Generate the config file from ``influxd config`` (picks a fresh RPC port)."""
@@ -105,59 +99,15 @@ class LocalInfluxDB:
 
     def start(self, timeout_s: float = 15.0) -> None:
         """Start influxd and wait until ``GET /ping`` answers 204."""
-        if self.alive:
-            return
-        if not port_is_free(self.port):
-            raise RuntimeError(f"cannot start influxd: 127.0.0.1:{self.port} is already in use")
+        super().start(timeout_s)
+
+    def _new_process(self) -> ManagedProcess:
         self.write_config()
         argv = [influxd_binary(), "run", "-config", str(self.config_path), "-pidfile", str(self.pid_path)]
-        self._proc = ManagedProcess("influxd", argv, self.log_path, env=_child_env(), cwd=self.data_dir)
-        self._proc.start()
-        deadline = time.monotonic() + timeout_s
-        last_error: Exception | None = None
-        while True:
-            if not self._proc.alive:
-                code = self._proc.returncode
-                tail = self._proc.log_tail()
-                self._proc.stop()
-                raise RuntimeError(
-                    f"influxd exited with status {code} while starting on {self.url}; "
-                    f"log {self.log_path}:\n{tail}"
-                )
-            try:
-                if ping(self.url, timeout_s=1.0):
-                    return
-            except Exception as exc:
-                last_error = exc
-            if time.monotonic() >= deadline:
-                tail = self._proc.log_tail()
-                self._proc.stop()
-                raise TimeoutError(
-                    f"influxd on {self.url} did not answer /ping within {timeout_s:g} s "
-                    f"(last error: {last_error!r}); log {self.log_path}:\n{tail}"
-                )
-            time.sleep(0.02)
+        return ManagedProcess("influxd", argv, self.log_path, env=_child_env(), cwd=self.data_dir)
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """SIGTERM influxd, SIGKILL after ``timeout_s``; idempotent. Afterwards the port is free."""
-        if self._proc is None:
-            return
-        self._proc.stop(timeout_s)
-        deadline = time.monotonic() + 2.0
-        while not port_is_free(self.port) and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def __enter__(self) -> LocalInfluxDB:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _ready(self, remaining_s: float) -> bool:
+        return ping(self.url, timeout_s=1.0)
 
 
 # -- config ------------------------------------------------------------------------------------

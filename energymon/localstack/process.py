@@ -26,7 +26,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
+
+from energymon.localstack.service import Service
 
 _PR_SET_PDEATHSIG = 1
 _LIVE: set[ManagedProcess] = set()  # started and not yet stopped (strong refs: see stop_all)
@@ -51,7 +52,7 @@ def _pdeathsig_setup(sig: int) -> Callable[[], None] | None:
     return setup
 
 
-class ManagedProcess:
+class ManagedProcess(Service):
     """A child process with its own process group whose stdout and stderr go to ``log_path``.
 
     ``env`` is the child's complete environment (``None``: inherit this process's). The log file is
@@ -170,18 +171,6 @@ class ManagedProcess:
             with _LIVE_LOCK:
                 _LIVE.discard(self)
             return code
-
-    def __enter__(self) -> ManagedProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- logs ----------------------------------------------------------------------------------
 

@@ -167,13 +167,16 @@ def test_bad_options() -> None:
     assert info.value.rule == "unknown_series"
 
 
-def test_missing_factor_for_a_fuel_is_an_error_but_not_for_a_medium(tmp_path: Path) -> None:
+def factor_file(tmp_path: Path, row: str) -> Path:
+    """A CO₂ factor CSV with the packaged file's header and the one data ``row``."""
     path = tmp_path / "f.csv"
-    path.write_text(
-        "series,energy,region,data_year,t_co2_per_uom,uom,valid_from,valid_to,source,mark,note\n"
-        "mee_grid_average,electricity,,2023,0.0005,kWh,2026-01-01,,test,V,\n",
-        encoding="utf-8",
-    )
+    header = "series,energy,region,data_year,t_co2_per_uom,uom,valid_from,valid_to,source,mark,note"
+    path.write_text(f"{header}\n{row}\n", encoding="utf-8")
+    return path
+
+
+def test_missing_factor_for_a_fuel_is_an_error_but_not_for_a_medium(tmp_path: Path) -> None:
+    path = factor_file(tmp_path, "mee_grid_average,electricity,,2023,0.0005,kWh,2026-01-01,,test,V,")
     acc = Accountant(factors=EmissionFactorTable.load(path))
     with pytest.raises(AccountingError) as info:
         acc.tce_co2("raw_coal", 1.0, DAY)
@@ -189,12 +192,7 @@ def test_override_in_a_wrong_unit_is_refused() -> None:
 
 
 def test_factor_in_a_wrong_unit_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "f.csv"
-    path.write_text(
-        "series,energy,region,data_year,t_co2_per_uom,uom,valid_from,valid_to,source,mark,note\n"
-        "mee_grid_average,electricity,,2023,0.5,MWh,2026-01-01,,test,V,\n",
-        encoding="utf-8",
-    )
+    path = factor_file(tmp_path, "mee_grid_average,electricity,,2023,0.5,MWh,2026-01-01,,test,V,")
     with pytest.raises(AccountingError) as info:
         Accountant(factors=EmissionFactorTable.load(path))
     assert info.value.rule == "bad_table"
