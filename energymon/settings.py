@@ -26,16 +26,23 @@ from pydantic_settings import (
 MASK = "********"
 
 
-def _read_secret_file(path: Path | None) -> SecretStr | None:
-    if path is None:
-        return None
-    try:
-        return SecretStr(path.read_text(encoding="utf-8").strip())
-    except OSError as exc:
-        raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from exc
+class _SecretFiles(BaseModel):
+    """Fills every unset secret ``<name>`` from the file named by its ``<name>_file`` setting."""
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Any:
+        for name in type(self).model_fields:
+            path = getattr(self, f"{name}_file", None) if not name.endswith("_file") else None
+            if path is None or getattr(self, name) is not None:
+                continue
+            try:
+                setattr(self, name, SecretStr(Path(path).read_text(encoding="utf-8").strip()))
+            except OSError as exc:
+                raise ValueError(f"cannot read {name}_file {path}: {exc.strerror}") from exc
+        return self
 
 
-class KafkaSettings(BaseModel):
+class KafkaSettings(_SecretFiles):
     """Where the broker is and how to talk to it."""
 
     bootstrap_servers: str | None = Field(
@@ -62,12 +69,6 @@ class KafkaSettings(BaseModel):
     session_timeout_s: float = Field(
         30.0, gt=0, description="Consumer-group session timeout (tansu mode uses 6 s)."
     )
-
-    @model_validator(mode="after")
-    def _secret_from_file(self) -> KafkaSettings:
-        if self.sasl_password is None:
-            self.sasl_password = _read_secret_file(self.sasl_password_file)
-        return self
 
     def servers(self) -> str:
         """The bootstrap servers; raises a clear error when none are configured."""
@@ -100,7 +101,7 @@ class KafkaSettings(BaseModel):
         return opts
 
 
-class InfluxSettings(BaseModel):
+class InfluxSettings(_SecretFiles):
     """The InfluxDB that receives every point (1.x `/write` API)."""
 
     url: str | None = Field(
@@ -113,12 +114,6 @@ class InfluxSettings(BaseModel):
     batch_size: int = Field(5000, ge=1, description="Lines per write request.")
     timeout_s: float = Field(10.0, gt=0)
     retry_max_backoff_s: float = Field(30.0, gt=0)
-
-    @model_validator(mode="after")
-    def _secret_from_file(self) -> InfluxSettings:
-        if self.password is None:
-            self.password = _read_secret_file(self.password_file)
-        return self
 
     def base_url(self) -> str:
         """The InfluxDB URL; raises a clear error when none is configured."""
@@ -156,7 +151,7 @@ class StreamSettings(BaseModel):
     grid_region: str | None = Field(None, description="Default grid region/province for CO₂ factors.")
 
 
-class AlertSettings(BaseModel):
+class AlertSettings(_SecretFiles):
     """The first alert rule and where alerts go."""
 
     hourly_tce_ceiling: float = Field(
@@ -166,12 +161,6 @@ class AlertSettings(BaseModel):
     webhook_secret: SecretStr | None = None
     webhook_secret_file: Path | None = None
     webhook_timeout_s: float = Field(5.0, gt=0)
-
-    @model_validator(mode="after")
-    def _secret_from_file(self) -> AlertSettings:
-        if self.webhook_secret is None:
-            self.webhook_secret = _read_secret_file(self.webhook_secret_file)
-        return self
 
 
 class SimulatorSettings(BaseModel):

@@ -76,3 +76,9 @@ def test_invalid_settings_give_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
 def test_missing_broker_is_named() -> None:
     with pytest.raises(RuntimeError, match="ENERGYMON_KAFKA__BOOTSTRAP_SERVERS"):
         Settings().kafka.servers()
+
+
+def test_an_unreadable_secret_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERGYMON_KAFKA__SASL_PASSWORD_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="sasl_password_file"):
+        Settings()
