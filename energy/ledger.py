@@ -15,7 +15,7 @@ from typing import Any
 
 from energy.accounting import Accountant, AccountingError
 from energy.alert import Alert
-from energy.counters import CounterRejected, MeterState, counter_delta
+from energy.counters import CounterLimits, CounterRejected, MeterState, Segment, counter_update
 from energy.intervals import INTERVAL_MS, interval_start, local_day
 from energy.registry import UnitInfo
 from energy.rules import HOURLY_CEILING, hourly_ceiling, last_hour_tce
@@ -34,7 +34,9 @@ class LedgerPolicy:
 
 @dataclass(frozen=True)
 class EnergyPoint:
-    """One reading's consumption: ``qty`` in the energy's canonical uom, ``tce`` and ``co2_t`` in t."""
+    """Consumption of one meter in the period ending at ``ts_ms``: ``qty`` in the energy's
+    canonical uom, ``tce`` and ``co2_t`` in tonnes. ``estimated`` marks a share of a segment that was
+    split over several intervals, or a reading the collector marked estimated."""
 
     unit_id: str
     meter_id: str
@@ -43,6 +45,7 @@ class EnergyPoint:
     qty: float
     tce: float
     co2_t: float
+    estimated: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,17 @@ class UnitIntervalPoint:
     co2_t: float
 
 
+@dataclass(frozen=True)
+class MeterEvent:
+    """A counter rule other than the plain delta applied to a meter at ``ts_ms`` (roll-over, swap)."""
+
+    unit_id: str
+    meter_id: str
+    ts_ms: int
+    event: str
+    detail: str
+
+
 @dataclass
 class LedgerResult:
     """What applying one message produced. ``accepted`` counts readings used (first time or repeat)."""
@@ -63,8 +77,32 @@ class LedgerResult:
     intervals: list[UnitIntervalPoint] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    events: list[MeterEvent] = field(default_factory=list)
     accepted: int = 0
     repeats: int = 0
+
+
+def split_segment(segment: Segment) -> list[tuple[int, float]]:
+    """The segment's quantity as ``(end_ms, qty)`` pieces, one per 15-minute interval it spans, in
+    proportion to time; a segment inside one interval (or without a start) is one piece."""
+    end = segment.end_ms
+    if segment.start_ms is None:
+        return [(end, segment.qty)]
+    first = interval_start(segment.start_ms + 1)
+    last = interval_start(end)
+    if first == last:
+        return [(end, segment.qty)]
+    span = end - segment.start_ms
+    pieces = []
+    done = 0.0
+    start = segment.start_ms
+    for boundary in range(first + INTERVAL_MS, last + 1, INTERVAL_MS):
+        qty = segment.qty * (boundary - start) / span
+        pieces.append((boundary, qty))
+        done += qty
+        start = boundary
+    pieces.append((end, segment.qty - done))
+    return pieces
 
 
 @dataclass
@@ -88,20 +126,16 @@ class UnitLedger:
         """Apply one parsed readings message of this unit; return its points, rejections and alerts."""
         result = LedgerResult(rejections=list(msg.rejections))
         touched: set[int] = set()
-        region = info.grid_region if info else None
+        unit_accountant = accountant.for_unit(info)
         for reading in msg.readings:
             try:
-                point = self._account(reading, accountant, policy, region, result)
+                self._account(reading, unit_accountant, policy, info, result, touched)
             except (AccountingError, CounterRejected) as exc:
                 result.rejections.append(
                     Rejection(exc.rule, exc.detail, self.unit_id, reading_to_json(reading))
                 )
                 continue
             result.accepted += 1
-            if point is None:
-                continue
-            result.energy.append(point)
-            touched.add(interval_start(point.ts_ms))
         self._forget_old_intervals(policy)
         for start in sorted(touched):
             if start in self.intervals:
@@ -116,19 +150,19 @@ class UnitLedger:
         r: Reading,
         accountant: Accountant,
         policy: LedgerPolicy,
-        region: str | None,
+        info: UnitInfo | None,
         result: LedgerResult,
-    ) -> EnergyPoint | None:
+        touched: set[int],
+    ) -> None:
         if self.newest_ts_ms is not None and r.ts_ms < self.newest_ts_ms - policy.lateness_ms:
             raise CounterRejected(
                 "too_late",
                 f"reading is {(self.newest_ts_ms - r.ts_ms) / 1000:.0f} s behind the unit's newest; "
                 f"the lateness window is {policy.lateness_ms / 1000:.0f} s",
             )
-        if r.kind == "rate":
-            value = accountant.rate_per_hour(r.energy, r.value, r.uom)
-        else:
-            value = accountant.quantity(r.energy, r.value, r.uom)
+        convert = accountant.rate_per_hour if r.kind == "rate" else accountant.quantity
+        value = convert(r.energy, r.value, r.uom)
+        old_value = accountant.quantity(r.energy, r.old_value, r.uom) if r.old_value is not None else None
         meter = self.meters.get(r.meter_id)
         if meter is None:
             meter = MeterState(kind=r.kind, energy=r.energy)
@@ -136,25 +170,56 @@ class UnitLedger:
             raise CounterRejected(
                 "energy_changed", f"meter {r.meter_id} measures {meter.energy}, reading says {r.energy}"
             )
-        delta = counter_delta(meter, r.kind, r.ts_ms, value)
+        update = counter_update(
+            meter,
+            r.kind,
+            r.ts_ms,
+            value,
+            limits=_limits(info, r, accountant),
+            retention_ms=policy.lateness_ms,
+            estimated=r.quality == "estimated",
+            swap_old_value=old_value,
+        )
         self.meters[r.meter_id] = meter
         if self.newest_ts_ms is None or r.ts_ms > self.newest_ts_ms:
             self.newest_ts_ms = r.ts_ms
-        if delta.repeat:
+        if update.repeat:
             result.repeats += 1
-        if delta.baseline:
-            return None
-        tce, co2 = accountant.tce_co2(r.energy, delta.qty, local_day(r.ts_ms), region)
-        if not delta.repeat:
-            totals = self.intervals.setdefault(interval_start(r.ts_ms), [0.0, 0.0])
-            totals[0] += tce
-            totals[1] += co2
-        return EnergyPoint(self.unit_id, r.meter_id, r.energy, r.ts_ms, delta.qty, tce, co2)
+        if update.event:
+            result.events.append(
+                MeterEvent(self.unit_id, r.meter_id, r.ts_ms, update.event, f"register {r.value:g} {r.uom}")
+            )
+        region = info.grid_region if info else None
+        province = info.region if info else None
+        oldest_kept = self._oldest_kept(policy)
+        for sign, segments in ((-1.0, update.removed), (1.0, update.added)):
+            for segment in segments:
+                pieces = split_segment(segment)
+                estimated = segment.estimated or len(pieces) > 1
+                for end, qty in pieces:
+                    tce, co2 = accountant.tce_co2(r.energy, qty, local_day(end), region, province)
+                    if sign > 0:
+                        result.energy.append(
+                            EnergyPoint(self.unit_id, r.meter_id, r.energy, end, qty, tce, co2, estimated)
+                        )
+                    start = interval_start(end)
+                    if update.repeat or start < oldest_kept:
+                        continue
+                    totals = self.intervals.setdefault(start, [0.0, 0.0])
+                    totals[0] += sign * tce
+                    totals[1] += sign * co2
+                    touched.add(start)
+                if update.repeat:
+                    touched.update(interval_start(end) for end, _ in pieces)
+
+    def _oldest_kept(self, policy: LedgerPolicy) -> int:
+        """Start of the oldest interval the ledger keeps totals for."""
+        if self.newest_ts_ms is None:
+            return 0
+        return interval_start(self.newest_ts_ms - policy.lateness_ms) - INTERVAL_MS
 
     def _forget_old_intervals(self, policy: LedgerPolicy) -> None:
-        if self.newest_ts_ms is None:
-            return
-        oldest_kept = interval_start(self.newest_ts_ms - policy.lateness_ms) - INTERVAL_MS
+        oldest_kept = self._oldest_kept(policy)
         for start in [s for s in self.intervals if s < oldest_kept]:
             del self.intervals[start]
 
@@ -206,3 +271,16 @@ class UnitLedger:
             newest_ts_ms=doc["newest_ts_ms"],
             open_alerts=dict(doc["open_alerts"]),
         )
+
+
+def _limits(info: UnitInfo | None, r: Reading, accountant: Accountant) -> CounterLimits:
+    """The registry's limits for the reading's meter, in canonical uom."""
+    meter = info.meter(r.meter_id) if info else None
+    if meter is None:
+        return CounterLimits()
+    uom = meter.uom or r.uom
+    per_hour = accountant.rate_per_hour if r.kind == "rate" else accountant.quantity
+    return CounterLimits(
+        register_max=accountant.quantity(r.energy, meter.register_max, uom) if meter.register_max else None,
+        max_per_hour=per_hour(r.energy, meter.max_per_hour, uom) if meter.max_per_hour else None,
+    )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 MAX_READINGS_PER_MESSAGE = 10_000
@@ -25,7 +25,11 @@ Quality = Literal["good", "estimated", "manual"]
 
 
 class Reading(BaseModel):
-    """One meter value. ``ts_ms`` is the instant in epoch milliseconds (UTC)."""
+    """One meter value. ``ts_ms`` is the instant in epoch milliseconds (UTC).
+
+    A cumulative reading with ``event = "meter_swap"`` reports a replaced meter: ``old_value`` is the
+    old meter's final register and ``value`` the new meter's first, both in ``uom``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -36,13 +40,21 @@ class Reading(BaseModel):
     uom: str = Field(min_length=1, max_length=16)
     ts_ms: int = Field(alias="ts")
     quality: Quality = "good"
+    event: Literal["meter_swap"] | None = None
+    old_value: float | None = None
 
-    @field_validator("value")
+    @field_validator("value", "old_value")
     @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("value must be a finite number")
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("must be a finite number")
         return v
+
+    @model_validator(mode="after")
+    def _swap_has_old_value(self) -> Reading:
+        if (self.event == "meter_swap") != (self.old_value is not None):
+            raise ValueError("a meter_swap event needs old_value, and old_value needs the event")
+        return self
 
     @field_validator("ts_ms", mode="before")
     @classmethod
@@ -168,4 +180,5 @@ def reading_to_json(r: Reading) -> dict[str, Any]:
         "uom": r.uom,
         "ts": r.ts_ms,
         "quality": r.quality,
+        **({"event": r.event, "old_value": r.old_value} if r.event else {}),
     }

@@ -31,6 +31,7 @@ class BatchOutput:
     accepted: int = 0
     repeats: int = 0
     energy_points: int = 0
+    events: int = 0
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Totals:
     rejected: int = 0
     repeats: int = 0
     energy_points: int = 0
+    meter_events: int = 0
 
     def add(self, out: BatchOutput) -> None:
         """Count one batch."""
@@ -52,6 +54,7 @@ class Totals:
         self.rejected += len(out.rejected)
         self.repeats += out.repeats
         self.energy_points += out.energy_points
+        self.meter_events += out.events
 
 
 class BatchProcessor:
@@ -96,7 +99,7 @@ class BatchProcessor:
                 line = encode_line(
                     "energy",
                     {**tags, "meter_id": p.meter_id, "energy": p.energy},
-                    {"qty": p.qty, "tce": p.tce, "co2_t": p.co2_t},
+                    {"qty": p.qty, "tce": p.tce, "co2_t": p.co2_t, "estimated": p.estimated},
                     p.ts_ms,
                 )
                 if line:
@@ -104,6 +107,16 @@ class BatchProcessor:
                     out.energy_points += 1
             for iv in result.intervals:
                 line = encode_line("unit_energy", tags, {"tce": iv.tce, "co2_t": iv.co2_t}, iv.start_ms)
+                if line:
+                    out.lines.append(line)
+            for ev in result.events:
+                out.events += 1
+                line = encode_line(
+                    "meter_event",
+                    {**tags, "meter_id": ev.meter_id, "event": ev.event},
+                    {"detail": ev.detail},
+                    ev.ts_ms,
+                )
                 if line:
                     out.lines.append(line)
             for alert in result.alerts:

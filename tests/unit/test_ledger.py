@@ -1,0 +1,103 @@
+"""The unit ledger: points, interval totals, gaps, late corrections, events and rejections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from energy.accounting import Accountant
+from energy.counters import Segment
+from energy.intervals import INTERVAL_MS
+from energy.ledger import LedgerPolicy, UnitLedger, split_segment
+from energy.registry import MeterInfo, UnitInfo
+from energy.schema import ParsedMessage, Reading
+
+T0 = 1_740_967_200_000  # 2025-03-03 10:00 China time, an interval boundary
+MIN = 60_000
+KGCE_PER_KWH = 0.1229
+ACCOUNTANT = Accountant()
+POLICY = LedgerPolicy(lateness_ms=120 * MIN, hourly_tce_ceiling=1e9)
+
+
+def reading(ts: int, value: float, meter: str = "E1", kind: str = "cumulative", **extra: Any) -> Reading:
+    return Reading.model_validate(
+        {"meter_id": meter, "energy": "electricity", "kind": kind, "value": value, "uom": "kWh", "ts": ts}
+        | extra
+    )
+
+
+def apply(ledger: UnitLedger, *readings: Reading, info: UnitInfo | None = None):  # type: ignore[no-untyped-def]
+    return ledger.apply(ParsedMessage("U1", "t", 0, readings=list(readings)), ACCOUNTANT, POLICY, info)
+
+
+def test_split_segment_is_proportional_to_time_and_exact_in_sum() -> None:
+    pieces = split_segment(Segment(T0 + 10 * MIN, T0 + 40 * MIN, 30.0))
+    assert pieces == [(T0 + 15 * MIN, 5.0), (T0 + 30 * MIN, 15.0), (T0 + 40 * MIN, 10.0)]
+    assert split_segment(Segment(T0, T0 + 15 * MIN, 7.0)) == [(T0 + 15 * MIN, 7.0)]
+    assert split_segment(Segment(None, T0 + 3 * MIN, 2.0)) == [(T0 + 3 * MIN, 2.0)]
+
+
+def test_a_gap_over_several_intervals_is_split_across_them_and_marked_estimated() -> None:
+    ledger = UnitLedger("U1")
+    apply(ledger, reading(T0, 1000.0))
+    result = apply(ledger, reading(T0 + 45 * MIN, 1090.0))  # 90 kWh over three intervals
+    assert [(p.ts_ms, p.qty, p.estimated) for p in result.energy] == [
+        (T0 + 15 * MIN, 30.0, True), (T0 + 30 * MIN, 30.0, True), (T0 + 45 * MIN, 30.0, True),
+    ]
+    assert [iv.start_ms for iv in result.intervals] == [T0, T0 + 15 * MIN, T0 + 30 * MIN]
+    for iv in result.intervals:
+        assert iv.tce == pytest.approx(30 * KGCE_PER_KWH / 1000, rel=1e-12)
+
+
+def test_a_late_reading_corrects_the_interval_it_belongs_to_and_keeps_the_total() -> None:
+    ledger = UnitLedger("U1")
+    apply(ledger, reading(T0, 1000.0))
+    apply(ledger, reading(T0 + 30 * MIN, 1060.0))  # 60 kWh, split 30/30 over two intervals
+    assert ledger.intervals[T0][0] == pytest.approx(30 * KGCE_PER_KWH / 1000, rel=1e-12)
+    late = apply(ledger, reading(T0 + 15 * MIN, 1045.0))  # really 45 then 15
+    assert ledger.intervals[T0][0] == pytest.approx(45 * KGCE_PER_KWH / 1000, rel=1e-9)
+    assert ledger.intervals[T0 + 15 * MIN][0] == pytest.approx(15 * KGCE_PER_KWH / 1000, rel=1e-9)
+    # The points rewritten: the late reading's own and the next one's, both now exact.
+    assert {(p.ts_ms, p.qty, p.estimated) for p in late.energy} == {
+        (T0 + 15 * MIN, 45.0, False), (T0 + 30 * MIN, 15.0, False),
+    }
+
+
+def test_readings_behind_the_lateness_window_are_rejected() -> None:
+    ledger = UnitLedger("U1")
+    apply(ledger, reading(T0 + 200 * MIN, 1000.0))
+    result = apply(ledger, reading(T0, 10.0, meter="E2"))
+    assert [r.rule for r in result.rejections] == ["too_late"]
+
+
+def test_meter_events_and_registry_limits() -> None:
+    info = UnitInfo(
+        unit_id="U1", name="n", region="江苏", grid_region="华东", industry="steel",
+        meters=(MeterInfo(meter_id="E1", uom="MWh", register_max=100.0, max_per_hour=6.0),),
+    )
+    ledger = UnitLedger("U1")
+    apply(ledger, reading(T0, 99_990.0), info=info)  # the limits are in MWh: 100,000 kWh register
+    rolled = apply(ledger, reading(T0 + MIN, 20.0), info=info)
+    assert [e.event for e in rolled.events] == ["rollover"] and rolled.energy[0].qty == 30.0
+    jump = apply(ledger, reading(T0 + 2 * MIN, 5_000.0), info=info)  # 4,980 kWh in a minute > 6 MWh/h
+    assert [r.rule for r in jump.rejections] == ["implausible_rate"]
+    swap = apply(ledger, reading(T0 + 3 * MIN, 1.0, event="meter_swap", old_value=95.0), info=info)
+    assert [e.event for e in swap.events] == ["meter_swap"] and swap.energy[0].qty == 75.0
+
+
+def test_replaying_a_message_rewrites_the_same_points_and_counts_nothing() -> None:
+    ledger = UnitLedger("U1")
+    msgs = [(reading(T0 + i * 5 * MIN, 1000.0 + i * 7),) for i in range(10)]
+    first = [apply(ledger, *m) for m in msgs]
+    totals = {k: list(v) for k, v in ledger.intervals.items()}
+    again = [apply(ledger, *m) for m in msgs]
+    assert ledger.intervals == totals
+    assert [r.energy for r in again] == [r.energy for r in first]
+    assert sum(r.repeats for r in again) == 10
+
+
+def test_interval_points_stay_on_interval_starts() -> None:
+    ledger = UnitLedger("U1")
+    apply(ledger, reading(T0 + 7 * MIN, 3.0, kind="interval"))
+    assert list(ledger.intervals) == [T0] and T0 % INTERVAL_MS == 0
