@@ -5,20 +5,26 @@
 耗能工质 (category ``medium``) without a factor of their own get 0 tCO₂: their CO₂ is counted where
 the medium is produced (the electricity or fuel that made it).
 
-Lookups are cached per (energy, day, region), so the hot path is one dict lookup and two
-multiplications.
+One :class:`Accountant` is built per process from the packaged tables; :meth:`Accountant.for_unit`
+gives the accountant of a unit with its own electricity basis or site-measured coefficients (shared by
+every unit with the same settings). Lookups are cached per (energy, day, grid region, province), so
+the hot path is two dict lookups and two multiplications.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from typing import TYPE_CHECKING
 
 from energy.coefficients import BASES, CoefficientTable, EnergyType
 from energy.emission_factors import EmissionFactorTable
 from energy.tables import AccountingError
 from energy.uom import UomError, quantity_in, rate_per_hour_in
+
+if TYPE_CHECKING:  # only for annotations: the kernel's accounting does not need pydantic at run time
+    from energy.registry import CoefficientOverride, UnitInfo
 
 __all__ = ["Accountant", "AccountingError", "AccountingOptions", "UomError"]
 
@@ -32,7 +38,8 @@ _CACHE_LIMIT = 100_000
 class AccountingOptions:
     """How to account: ``electricity_basis`` ``equivalent`` (当量值) or ``equal_value`` (等价值);
     ``grid_series`` the CO₂ series for electricity (``mee_grid_average``, ``mee_grid_excl_nonfossil``,
-    ``mee_grid_fossil``, ``ets_grid``); ``region`` the default grid region or province for CO₂."""
+    ``mee_grid_fossil``, ``ets_grid``); ``region`` the grid region (or province) used for CO₂ when a
+    lookup names neither a grid region nor a province."""
 
     electricity_basis: str = "equivalent"
     grid_series: str = "mee_grid_average"
@@ -74,9 +81,48 @@ class Accountant:
                     "bad_table",
                     f"{f.series}/{f.energy} factor is per {f.uom}, the energy is accounted in {t.uom}",
                 )
-        self._per_uom: dict[tuple[str, date, str | None], tuple[float, float]] = {}
+        self._per_uom: dict[tuple[str, date, str | None, str | None], tuple[float, float]] = {}
         self._qty_scale: dict[tuple[str, str], float] = {}
         self._rate_scale: dict[tuple[str, str], float] = {}
+        # a unit's settings (electricity basis or None, coefficient overrides) → its accountant
+        self._units: dict[tuple[str | None, tuple[CoefficientOverride, ...]], Accountant] = {}
+
+    def for_unit(self, info: UnitInfo | None) -> Accountant:
+        """The accountant for the unit ``info``: its ``electricity_basis`` (``None``: this
+        accountant's) and its ``coefficient_overrides`` applied in order with
+        :meth:`CoefficientTable.with_override` (a later override of the same energy wins), on this
+        accountant's tables and grid series. ``None``, or a unit with no settings of its own, gets
+        this accountant.
+
+        Accountants are cached by (basis, overrides): every unit with the same settings shares one
+        instance and its lookup cache, and a cached call is one dict lookup. The unit's geography is
+        not part of it: pass ``info.grid_region`` and ``info.region`` to :meth:`tce_co2`. Raises
+        :class:`AccountingError` ``unknown_energy`` or ``bad_coefficient`` for an override that
+        cannot be used.
+        """
+        if info is None:
+            return self
+        key = (info.electricity_basis, info.coefficient_overrides)
+        found = self._units.get(key)
+        if found is None:
+            found = self._derive(*key)
+            if len(self._units) >= _CACHE_LIMIT:
+                self._units.clear()
+            self._units[key] = found
+        return found
+
+    def _derive(self, basis: str | None, overrides: tuple[CoefficientOverride, ...]) -> Accountant:
+        basis = basis if basis is not None else self._options.electricity_basis
+        if basis == self._options.electricity_basis and not overrides:
+            return self
+        coefficients = self._coefficients
+        for o in overrides:
+            coefficients = coefficients.with_override(o.energy, o.kgce_per_uom, o.source)
+        derived = Accountant(coefficients, self._factors, replace(self._options, electricity_basis=basis))
+        # same energy types, so the same uom conversions: share those caches
+        derived._qty_scale = self._qty_scale
+        derived._rate_scale = self._rate_scale
+        return derived
 
     @property
     def coefficients(self) -> CoefficientTable:
@@ -140,32 +186,43 @@ class Accountant:
         cache[(energy, uom)] = scale
         return scale
 
-    def tce_co2(self, energy: str, qty: float, day: date, region: str | None = None) -> tuple[float, float]:
+    def tce_co2(
+        self,
+        energy: str,
+        qty: float,
+        day: date,
+        region: str | None = None,
+        province: str | None = None,
+    ) -> tuple[float, float]:
         """``qty`` (canonical uom of ``energy``) used on ``day`` → (tce, tCO₂).
 
         tce = qty × kgce_per_uom / 1000 on the configured electricity basis; tCO₂ = qty × t CO₂ per
-        uom of the configured grid series, for ``region`` (or the options' region when ``None``).
+        uom of the configured grid series. Electricity's factor is the newest data year for the
+        ``province``, the grid ``region`` or the nation, and of that year the most specific row
+        (:meth:`EmissionFactorTable.factor`); when both are ``None`` the options' region is used.
         Raises :class:`AccountingError` ``unknown_energy``, ``no_coefficient`` or
         ``no_emission_factor`` (never for a medium, whose CO₂ is 0 when it has no factor).
         """
-        key = (energy, day, region)
+        key = (energy, day, region, province)
         per_uom = self._per_uom.get(key)
         if per_uom is None:
-            per_uom = self._resolve(energy, day, region)
+            per_uom = self._resolve(energy, day, region, province)
             if len(self._per_uom) >= _CACHE_LIMIT:
                 self._per_uom.clear()
             self._per_uom[key] = per_uom
         return qty * per_uom[0] / 1000, qty * per_uom[1]
 
-    def _resolve(self, energy: str, day: date, region: str | None) -> tuple[float, float]:
+    def _resolve(
+        self, energy: str, day: date, region: str | None, province: str | None
+    ) -> tuple[float, float]:
         """(kgce per uom, t CO₂ per uom) of ``energy`` on ``day``."""
         opts = self.options
         t = self.coefficients.energy_type(energy)
         kgce = self.coefficients.coefficient(energy, day, opts.electricity_basis).kgce_per_uom
+        if region is None and province is None:
+            region = opts.region
         try:
-            co2 = self.factors.factor(
-                energy, day, opts.grid_series, region if region is not None else opts.region
-            )
+            co2 = self.factors.factor(energy, day, opts.grid_series, region, province)
         except AccountingError as exc:
             if exc.rule == "no_emission_factor" and t.category == "medium":
                 return kgce, 0.0

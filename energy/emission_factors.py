@@ -1,9 +1,10 @@
 """CO₂ emission factors, read from ``energy/data/co2_factors.csv``: tonnes CO₂ per canonical unit of
 an energy (t/kWh, t/t, t/m³, t/GJ), grouped in series.
 
-Electricity factors are published per data year (and per region or province) about two years late,
-so they are chosen by data year, not by date: a reading of day ``on`` uses the newest factor whose
-``data_year <= on.year``. Heat, steam and fuels use undated defaults chosen by validity date.
+Electricity factors are published per data year (national, per grid region and per province) about
+two years late, so they are chosen by data year, not by date: a reading of day ``on`` uses the newest
+data year ``<= on.year`` that has a row for the unit's province, its grid region or the nation, and of
+that year the most specific row. Heat, steam and fuels use undated defaults chosen by validity date.
 """
 
 from __future__ import annotations
@@ -103,16 +104,24 @@ class EmissionFactorTable:
         return {f.region for f in self._groups.get((series, energy), ()) if f.region is not None}
 
     def factor(
-        self, energy: str, on: date, grid_series: str = "mee_grid_average", region: str | None = None
+        self,
+        energy: str,
+        on: date,
+        grid_series: str = "mee_grid_average",
+        region: str | None = None,
+        province: str | None = None,
     ) -> EmissionFactor:
         """The CO₂ factor (t CO₂ per canonical uom) of ``energy`` for a reading of the day ``on``.
 
-        Electricity (any energy with rows in ``grid_series``): the rows of ``region`` when the series
-        has any for it, else the national rows; of those, the newest with ``data_year <= on.year``
-        (the oldest when ``on`` is before every data year). Rows whose ``valid_to`` has passed are
-        skipped. Other energies: the first of :data:`FALLBACK_SERIES` with a row valid on ``on``.
-        A per-site override wins over all. Raises :class:`AccountingError` ``unknown_series`` or
-        ``no_emission_factor``.
+        Electricity (any energy with rows in ``grid_series``): of the series' rows for ``province``,
+        for ``region`` (the grid region, e.g. 华北) and the national rows, the newest data year
+        ``<= on.year`` (the oldest data year when ``on`` is before every one); within that year the
+        province's row, else the region's, else the national one. Newest data first, then the most
+        specific: 河北 in 2026 gets 华北 2023, not 河北 2022. Rows whose ``valid_to`` has passed are
+        skipped. A name the series has no rows for (a province not in the table) is simply not found
+        at its level. Other energies: the first of :data:`FALLBACK_SERIES` with a row valid on
+        ``on`` (region and province do not matter). A per-site override wins over all. Raises
+        :class:`AccountingError` ``unknown_series`` or ``no_emission_factor``.
         """
         override = self._overrides.get(energy)
         if override is not None:
@@ -121,7 +130,7 @@ class EmissionFactorTable:
             raise AccountingError("unknown_series", f"CO₂ factor series {grid_series!r} is not in the table")
         grid = self._groups.get((grid_series, energy))
         if grid:
-            found = _by_data_year(grid, on, region)
+            found = _by_data_year(grid, on, province, region)
             if found is not None:
                 return found
         for series in FALLBACK_SERIES:
@@ -146,16 +155,26 @@ class EmissionFactorTable:
         return EmissionFactorTable(self._rows, {**self._overrides, energy: f})
 
 
-def _by_data_year(rows: tuple[EmissionFactor, ...], on: date, region: str | None) -> EmissionFactor | None:
-    live = [f for f in rows if f.data_year is not None and (f.valid_to is None or on <= f.valid_to)]
-    own = [f for f in live if region is not None and f.region == region]
-    pool = own or [f for f in live if f.region is None]
+def _by_data_year(
+    rows: tuple[EmissionFactor, ...], on: date, province: str | None, region: str | None
+) -> EmissionFactor | None:
+    """The row of the newest data year ``<= on.year`` (else the oldest year) among the rows of
+    ``province``, ``region`` and the nation; within the year the most specific of the three."""
+    places: list[str | None] = [p for p in (province, region) if p is not None]
+    places.append(None)
+    rank = {place: i for i, place in reversed(list(enumerate(places)))}
+    pool = [
+        f
+        for f in rows
+        if f.data_year is not None and f.region in rank and (f.valid_to is None or on <= f.valid_to)
+    ]
     if not pool:
         return None
-    upto = [f for f in pool if f.data_year is not None and f.data_year <= on.year]
-    if upto:
-        return max(upto, key=lambda f: (f.data_year or 0, f.valid_from))
-    return min(pool, key=lambda f: (f.data_year or 0, f.valid_from))
+    years = {f.data_year for f in pool if f.data_year is not None}
+    upto = [y for y in years if y <= on.year]
+    year = max(upto) if upto else min(years)
+    same_year = [f for f in pool if f.data_year == year]
+    return min(same_year, key=lambda f: (rank[f.region], -f.valid_from.toordinal()))
 
 
 def _factor(row: Row) -> EmissionFactor:

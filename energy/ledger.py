@@ -197,7 +197,9 @@ class UnitLedger:
                 pieces = split_segment(segment)
                 estimated = segment.estimated or len(pieces) > 1
                 for end, qty in pieces:
-                    tce, co2 = accountant.tce_co2(r.energy, qty, local_day(end), region, province)
+                    # The piece belongs to the interval it closes: at 00:00 that is the day before.
+                    day = local_day(interval_start(end))
+                    tce, co2 = accountant.tce_co2(r.energy, qty, day, region, province)
                     if sign > 0:
                         result.energy.append(
                             EnergyPoint(self.unit_id, r.meter_id, r.energy, end, qty, tce, co2, estimated)

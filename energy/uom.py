@@ -147,6 +147,21 @@ def _quantity_scale(uom: str, canonical_uom: str) -> float:
     return 1.0 if symbol == c_symbol else size / c_size
 
 
+#: The quantity dimensions, each with its base unit: energy (J), mass (kg), volume (m³).
+DIMENSIONS: tuple[str, ...] = (_ENERGY, _MASS, _VOLUME)
+
+
+def quantity_units(dim: str) -> tuple[str, ...]:
+    """Every spelling of a quantity unit of the dimension ``dim`` (one of :data:`DIMENSIONS`) that
+    :func:`quantity_in` accepts as written: the symbols (kWh, 万Nm³ …) and the other spellings seen in
+    meter data (度, 吨, m3 …). Letter case is also forgiven where it is not ambiguous. Raises
+    ``ValueError`` for an unknown dimension."""
+    if dim not in DIMENSIONS:
+        raise ValueError(f"dimension {dim!r} is not one of {DIMENSIONS}")
+    symbols = [s for s, (d, _) in _UNITS.items() if d == dim]
+    return (*symbols, *(a for a, s in _ALIASES.items() if _UNITS[s][0] == dim))
+
+
 def dimension(uom: str) -> str:
     """The dimension of a quantity unit: ``energy``, ``mass`` or ``volume`` (raises ``unknown_uom``)."""
     return _unit(uom)[1]

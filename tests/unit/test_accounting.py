@@ -12,6 +12,7 @@ import pytest
 from energy.accounting import Accountant, AccountingError, AccountingOptions
 from energy.coefficients import CoefficientTable
 from energy.emission_factors import EmissionFactorTable
+from energy.registry import CoefficientOverride, UnitInfo
 from energy.uom import UomError
 
 DAY = date(2024, 6, 15)
@@ -215,3 +216,104 @@ def test_accounting_error_survives_pickling() -> None:
     assert (back.rule, back.detail) == ("no_coefficient", "none for x")
     assert str(back) == "no_coefficient: none for x"
     assert issubclass(UomError, AccountingError)
+
+
+def unit(**settings: object) -> UnitInfo:
+    """A 河北 steel unit (grid 华北) with the given accounting settings."""
+    base: dict[str, object] = {
+        "unit_id": "u1", "name": "河北测试钢厂", "region": "河北", "grid_region": "华北", "industry": "steel",
+    }  # fmt: skip
+    return UnitInfo.model_validate({**base, **settings})
+
+
+def test_for_unit_without_settings_is_the_same_accountant(acc: Accountant) -> None:
+    assert acc.for_unit(None) is acc
+    assert acc.for_unit(unit()) is acc
+    # a basis equal to the accountant's own is no setting either
+    assert acc.for_unit(unit(electricity_basis="equivalent")) is acc
+
+
+def test_for_unit_basis_and_overrides() -> None:
+    base = Accountant()
+    site = base.for_unit(
+        unit(
+            electricity_basis="equal_value",
+            coefficient_overrides=[{"energy": "natural_gas", "kgce_per_uom": 1.33, "source": "LHV 2024-03"}],
+        )
+    )
+    assert site is not base
+    assert site.options == AccountingOptions(electricity_basis="equal_value")
+    assert site.factors is base.factors  # the tables are shared, not reloaded
+    assert site.tce_co2("electricity", 1000.0, DAY)[0] == pytest.approx(0.3, rel=1e-12)
+    assert site.tce_co2("natural_gas", 10_000.0, DAY) == pytest.approx((13.3, 21.62), rel=1e-12)
+    c = site.coefficients.coefficient("natural_gas", DAY)
+    assert (c.mark, c.source) == ("site", "LHV 2024-03")
+    # the base accountant is untouched
+    assert base.tce_co2("natural_gas", 10_000.0, DAY)[0] == pytest.approx(12.143, rel=1e-12)
+    assert base.tce_co2("electricity", 1000.0, DAY)[0] == pytest.approx(0.1229, rel=1e-12)
+
+
+def test_for_unit_is_shared_by_units_with_the_same_settings() -> None:
+    base = Accountant()
+    override = CoefficientOverride(energy="natural_gas", kgce_per_uom=1.25, source="LHV lab report")
+    units = [
+        unit(unit_id=f"u{i}", region=p, grid_region=g, coefficient_overrides=(override,))
+        for i, (p, g) in enumerate([("河北", "华北"), ("江苏", "华东"), ("四川", "西南")] * 50)
+    ]
+    accountants = {id(base.for_unit(u)) for u in units}
+    assert len(accountants) == 1
+    other = unit(coefficient_overrides=(override.model_copy(update={"kgce_per_uom": 1.26}),))
+    assert base.for_unit(other) is not base.for_unit(units[0])
+    # the same value from another source is another setting (its provenance differs)
+    moved = unit(coefficient_overrides=(override.model_copy(update={"source": "another report"}),))
+    assert base.for_unit(moved) is not base.for_unit(units[0])
+    # equal settings parsed from the registry topic hit the same instance
+    again = UnitInfo.from_json(units[0].to_json())
+    assert base.for_unit(again) is base.for_unit(units[0])
+
+
+def test_for_unit_later_override_of_the_same_energy_wins() -> None:
+    site = Accountant().for_unit(
+        unit(
+            coefficient_overrides=[
+                {"energy": "natural_gas", "kgce_per_uom": 1.1, "source": "old"},
+                {"energy": "natural_gas", "kgce_per_uom": 1.2, "source": "new"},
+            ]
+        )
+    )
+    assert site.tce_co2("natural_gas", 1000.0, DAY)[0] == pytest.approx(1.2, rel=1e-12)
+
+
+def test_for_unit_with_an_unknown_energy_is_refused() -> None:
+    bad = unit(coefficient_overrides=[{"energy": "unobtainium", "kgce_per_uom": 1.0, "source": "x"}])
+    with pytest.raises(AccountingError) as info:
+        Accountant().for_unit(bad)
+    assert info.value.rule == "unknown_energy"
+
+
+def test_unit_geography_newest_data_then_most_specific(acc: Accountant) -> None:
+    u = unit()
+    site = acc.for_unit(u)
+    # 2026: 2023 data, no 河北 row of 2023 → 华北 2023 0.6361 kgCO₂/kWh
+    assert site.tce_co2("electricity", 1000.0, date(2026, 3, 1), u.grid_region, u.region)[1] == pytest.approx(
+        0.6361, rel=1e-12
+    )
+    # 2022: 2022 data has a 河北 row → 0.7252
+    assert acc.tce_co2("electricity", 1000.0, date(2022, 3, 1), "华北", "河北")[1] == pytest.approx(
+        0.7252, rel=1e-12
+    )
+    assert acc.tce_co2("electricity", 1000.0, date(2022, 3, 1), province="河北")[1] == pytest.approx(
+        0.7252, rel=1e-12
+    )
+    # the cache keeps region and province apart
+    assert acc.tce_co2("electricity", 1000.0, date(2022, 3, 1), "华北")[1] == pytest.approx(0.6776, rel=1e-12)
+
+
+def test_options_region_only_when_the_call_names_neither() -> None:
+    east = Accountant(options=AccountingOptions(region="华东"))
+    day = date(2022, 8, 1)
+    assert east.tce_co2("electricity", 1000.0, day)[1] == pytest.approx(0.5617, rel=1e-12)
+    # a province alone replaces the default region: 河北 2022, not 华东
+    assert east.tce_co2("electricity", 1000.0, day, province="河北")[1] == pytest.approx(0.7252, rel=1e-12)
+    # a province without rows and no region: national, not the default region
+    assert east.tce_co2("electricity", 1000.0, day, province="江苏")[1] == pytest.approx(0.5366, rel=1e-12)

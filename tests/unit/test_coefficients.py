@@ -273,3 +273,81 @@ def test_bad_energy_type_files_are_refused(tmp_path: Path, types: str, fragment:
 
 def test_packaged_table_is_loaded_once() -> None:
     assert CoefficientTable.load() is CoefficientTable.load()
+
+
+# Every row of domain.md §1.2 and the media it lists: code, canonical uom, then (kgce per canonical uom,
+# mark) under the 2008 edition (read on 2015-06-01) and under the 2020 edition (2023-06-01).
+# Literal domain values: 0.7143 kgce/kg is written 714.3 kgce/t.
+SECTION_1_2 = [
+    ("raw_coal", "t", (714.3, "V"), (714.3, "V")),
+    ("washed_coal", "t", (900.0, "V"), (900.0, "V")),
+    ("coal_middlings", "t", (285.7, "V"), (285.7, "V")),
+    ("coal_slime", "t", (357.15, "U"), (357.15, "U")),  # midpoint of 0.2857–0.4286, chosen here
+    ("coke", "t", (971.4, "V"), (971.4, "V")),
+    ("crude_oil", "t", (1428.6, "V"), (1428.6, "V")),
+    ("fuel_oil", "t", (1428.6, "V"), (1428.6, "V")),
+    ("gasoline", "t", (1471.4, "V"), (1471.4, "V")),
+    ("kerosene", "t", (1471.4, "V"), (1471.4, "V")),
+    ("diesel", "t", (1457.1, "V"), (1457.1, "V")),
+    ("lpg", "t", (1714.3, "V"), (1714.3, "V")),
+    ("refinery_dry_gas", "t", (1571.4, "V"), (1571.4, "V")),
+    ("oilfield_natural_gas", "m³", (1.33, "S"), (1.33, "S")),
+    ("natural_gas", "m³", (1.2143, "V"), (1.2143, "V")),
+    ("coke_oven_gas", "m³", (0.6143, "V"), (0.6143, "V")),
+    ("blast_furnace_gas", "m³", (0.1286, "V"), (0.1286, "V")),
+    ("other_gas", "m³", (0.35701, "V"), (0.35701, "V")),
+    ("producer_gas", "m³", (0.1786, "S"), (0.1786, "S")),
+    ("heavy_oil_catalytic_cracking_gas", "m³", (0.6571, "S"), (0.6571, "S")),
+    ("heavy_oil_thermal_cracking_gas", "m³", (1.2143, "S"), (1.2143, "S")),
+    ("coke_gasification_gas", "m³", (0.5571, "S"), (0.5571, "S")),
+    ("pressure_gasification_gas", "m³", (0.5143, "S"), (0.5143, "S")),
+    ("water_gas", "m³", (0.3571, "S"), (0.3571, "S")),
+    ("coal_tar", "t", (1142.9, "S"), (1142.9, "S")),
+    ("heat", "GJ", (34.12, "V"), (34.12, "V")),
+    ("electricity", "kWh", (0.1229, "V"), (0.1229, "S")),
+    ("steam", "t", (128.6, "S"), (128.6, "S")),
+    ("fresh_water", "t", (0.2571, "V"), (0.0857, "S")),
+    ("softened_water", "t", (0.4857, "S"), (0.4857, "S")),
+    ("deaerated_water", "t", (0.9714, "S"), (0.9714, "S")),
+    ("compressed_air", "m³", (0.04, "V"), (0.04, "V")),
+    ("oxygen", "m³", (0.4, "V"), (0.4, "V")),
+    ("acetylene", "m³", (8.3143, "V"), (8.3143, "V")),
+    ("calcium_carbide", "t", (2078.6, "V"), (2078.6, "V")),
+]
+
+
+@pytest.mark.parametrize(("energy", "uom", "edition_2008", "edition_2020"), SECTION_1_2)
+def test_every_row_of_section_1_2(
+    table: CoefficientTable,
+    energy: str,
+    uom: str,
+    edition_2008: tuple[float, str],
+    edition_2020: tuple[float, str],
+) -> None:
+    assert table.energy_type(energy).uom == uom
+    for day, (value, mark) in ((date(2015, 6, 1), edition_2008), (date(2023, 6, 1), edition_2020)):
+        c = table.coefficient(energy, day)
+        assert (c.kgce_per_uom, c.mark, c.uom) == (value, mark, uom), (energy, day)
+
+
+def test_section_1_2_is_the_whole_energy_type_table(table: CoefficientTable) -> None:
+    assert {row[0] for row in SECTION_1_2} == set(table.energy_types())
+
+
+def test_the_unverified_rows_are_the_known_placeholders() -> None:
+    # a row becomes U (or stops being U) deliberately: update this list and the closing note with it
+    coefficients = {
+        (r["energy"], r["basis"], r["valid_from"])
+        for r in packaged_rows("coefficients.csv")
+        if r["mark"] == "U"
+    }
+    assert coefficients == {
+        *(("electricity", "equal_value", f"{y}-01-01") for y in range(2020, 2027)),
+        ("coal_slime", "equivalent", "2008-01-01"),
+        ("coal_slime", "equivalent", "2021-04-01"),
+    }
+    factors = {(r["series"], r["energy"]) for r in packaged_rows("co2_factors.csv") if r["mark"] == "U"}
+    assert factors == {
+        *(("china_fuel_default", gas) for gas in MORE_CODES - {"coal_middlings", "coal_slime", "other_gas"}),
+        ("ipcc_2006", "coal_slime"),
+    }

@@ -52,16 +52,66 @@ def test_regional_factors(table: EmissionFactorTable) -> None:
     assert table.regions("mee_grid_average") >= {"华北", "东北", "华东", "华中", "西北", "南方", "西南"}
 
 
-def test_a_province_keeps_its_own_older_factor(table: EmissionFactorTable) -> None:
-    # 河北 has only a 2022 factor: its own value beats a newer national one
-    f = table.factor("electricity", date(2026, 1, 1), region="河北")
+def test_newest_data_year_first_then_the_most_specific_row(table: EmissionFactorTable) -> None:
+    # 河北 has only a 2022 factor; in 2026 the newest data year is 2023, which has 华北 and national
+    # rows but no 河北 row: 华北 2023 (0.6361) wins over 河北 2022 (0.7252)
+    f = table.factor("electricity", date(2026, 1, 1), region="华北", province="河北")
+    assert (f.region, f.data_year) == ("华北", 2023)
+    assert f.t_co2_per_uom == pytest.approx(0.6361e-3, rel=1e-12)
+    # in 2022 the newest data year is 2022, which has a 河北 row: the province beats its region
+    f = table.factor("electricity", date(2022, 9, 1), region="华北", province="河北")
     assert (f.region, f.data_year) == ("河北", 2022)
     assert f.t_co2_per_uom == pytest.approx(0.7252e-3, rel=1e-12)
-
-
-def test_unknown_region_falls_back_to_national(table: EmissionFactorTable) -> None:
-    f = table.factor("electricity", date(2026, 1, 1), region="江苏")
+    # a province alone: 2026 → national 2023 (no 河北 or region row of 2023); 2022 → 河北 2022
+    f = table.factor("electricity", date(2026, 1, 1), province="河北")
     assert (f.region, f.data_year) == (None, 2023)
+    assert table.factor("electricity", date(2022, 1, 1), province="河北").region == "河北"
+    # 2021 has only a national row: region and province do not matter
+    f = table.factor("electricity", date(2021, 7, 1), region="华北", province="河北")
+    assert (f.region, f.data_year) == (None, 2021)
+    assert f.t_co2_per_uom == pytest.approx(0.5568e-3, rel=1e-12)
+
+
+def test_a_province_name_given_as_region_counts_the_same(table: EmissionFactorTable) -> None:
+    # callers passing a province as the region (the old single-argument API) get the same rule
+    for day in (date(2022, 3, 1), date(2026, 3, 1)):
+        assert table.factor("electricity", day, region="河北") == table.factor(
+            "electricity", day, province="河北"
+        )
+
+
+def test_province_not_in_the_table_uses_its_region_then_national(table: EmissionFactorTable) -> None:
+    f = table.factor("electricity", date(2026, 1, 1), region="华东", province="江苏")
+    assert (f.region, f.data_year) == ("华东", 2023)
+    f = table.factor("electricity", date(2026, 1, 1), province="江苏")
+    assert (f.region, f.data_year) == (None, 2023)
+
+
+def test_geography_does_not_touch_fuels(table: EmissionFactorTable) -> None:
+    day = date(2024, 1, 1)
+    assert table.factor("natural_gas", day, region="华北", province="河北") == table.factor(
+        "natural_gas", day
+    )
+
+
+def test_a_newer_year_without_the_units_rows_falls_back_to_an_older_year(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text(
+        HEAD
+        + "g,electricity,华东,2022,0.0005,kWh,2024-01-01,,t,V,\n"
+        + "g,electricity,华北,2023,0.0006,kWh,2025-01-01,,t,V,\n",
+        encoding="utf-8",
+    )
+    table = EmissionFactorTable.load(path)
+    # 2023 has only a 华北 row: a 华东 unit keeps its 2022 row, a 华北 unit takes 2023
+    assert table.factor("electricity", date(2026, 1, 1), grid_series="g", region="华东").data_year == 2022
+    assert table.factor("electricity", date(2026, 1, 1), grid_series="g", region="华北").data_year == 2023
+    # nothing for 西南 nor the nation
+    with pytest.raises(AccountingError) as info:
+        table.factor("electricity", date(2026, 1, 1), grid_series="g", region="西南")
+    assert info.value.rule == "no_emission_factor"
+    # before every data year: the oldest year among the unit's rows
+    assert table.factor("electricity", date(2019, 1, 1), grid_series="g", region="华北").data_year == 2023
 
 
 def test_other_grid_series(table: EmissionFactorTable) -> None:

@@ -101,3 +101,19 @@ def test_interval_points_stay_on_interval_starts() -> None:
     ledger = UnitLedger("U1")
     apply(ledger, reading(T0 + 7 * MIN, 3.0, kind="interval"))
     assert list(ledger.intervals) == [T0] and T0 % INTERVAL_MS == 0
+
+
+def test_a_reading_at_midnight_is_accounted_on_the_day_it_closes() -> None:
+    # Fresh water changed edition at 2021-04-01 00:00 China time (0.2571 → 0.0857 kgce/t). The
+    # quarter hour ending at that midnight was used on 31 March, under the old edition.
+    midnight = 1_617_206_400_000  # 2021-04-01T00:00:00+08:00
+    ledger = UnitLedger("U1")
+    water = {"meter_id": "W1", "energy": "fresh_water", "kind": "interval", "uom": "t", "value": 100.0}
+    result = ledger.apply(
+        ParsedMessage("U1", "t", 0, readings=[
+            Reading.model_validate(water | {"ts": midnight}),
+            Reading.model_validate(water | {"ts": midnight + 15 * MIN}),
+        ]),
+        ACCOUNTANT, POLICY,
+    )
+    assert [p.tce for p in result.energy] == pytest.approx([100 * 0.2571 / 1000, 100 * 0.0857 / 1000])

@@ -131,3 +131,17 @@ def test_uom_error_survives_pickling() -> None:
     back = pickle.loads(pickle.dumps(err))
     assert type(back) is UomError
     assert (back.rule, back.detail, str(back)) == (err.rule, err.detail, str(err))
+
+
+def test_quantity_units_lists_every_spelling_by_dimension() -> None:
+    from energy.uom import DIMENSIONS, quantity_units
+
+    assert DIMENSIONS == ("energy", "mass", "volume")
+    assert {"kWh", "GJ", "万kcal", "度", "千瓦时"} <= set(quantity_units("energy"))
+    assert {"t", "kg", "吨"} <= set(quantity_units("mass"))
+    assert {"m³", "Nm³", "万Nm³", "m3", "L"} <= set(quantity_units("volume"))
+    for dim in DIMENSIONS:
+        for uom in quantity_units(dim):
+            assert dimension(uom) == dim, uom
+    with pytest.raises(ValueError):
+        quantity_units("power")
