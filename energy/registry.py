@@ -18,19 +18,87 @@ GRID_REGIONS: tuple[str, ...] = ("华北", "东北", "华东", "华中", "西北
 
 
 class MeterInfo(BaseModel):
-    """What is known of one meter, for the counter rules.
+    """One meter of a unit.
 
-    ``register_max`` is the value at which a cumulative register rolls over to zero, in the meter's
-    reporting uom (``uom``); ``max_per_hour`` the largest plausible consumption per hour, in the same
-    uom (a delta above it is rejected as ``implausible_rate``). Both None: no such check.
+    ``multiplier`` scales what the meter reports (CT/PT ratio) into ``uom``; ``register_max`` is the
+    value at which a cumulative register rolls over to zero and ``max_per_hour`` the largest
+    plausible consumption per hour, both in ``uom`` (a delta above it is rejected as
+    ``implausible_rate``; None: no such check). ``role`` is ``main`` (counts in the unit's total)
+    or ``sub`` (a sub-meter below a main one, shown but not added again). ``excluded`` takes a main
+    meter's energy out of the total under dual control: ``feedstock`` (原料用能, 发改环资〔2022〕803号)
+    or ``renewable`` (新增可再生能源) — still accounted and shown, not counted against the cap.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     meter_id: str = Field(min_length=1, max_length=128)
+    energy: str | None = Field(None, max_length=64)
+    kind: Literal["cumulative", "interval", "rate"] | None = None
     uom: str | None = Field(None, max_length=16)
+    multiplier: float = Field(1.0, gt=0, allow_inf_nan=False)
     register_max: float | None = Field(None, gt=0, allow_inf_nan=False)
     max_per_hour: float | None = Field(None, gt=0, allow_inf_nan=False)
+    role: Literal["main", "sub"] = "main"
+    excluded: Literal["feedstock", "renewable"] | None = None
+
+
+class ProductInfo(BaseModel):
+    """A product with an energy standard: 单位产品综合能耗 against 标杆 (benchmark), 基准 (baseline)
+    and 限额 (the mandatory limit), all in ``value_uom`` (e.g. kgce/t). ``uom`` is the product's
+    output unit (t, m², 重量箱); ``meters`` the meters whose energy goes into it (empty: the unit's
+    whole counted total)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    product_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=128)
+    uom: str = Field(min_length=1, max_length=16)
+    value_uom: str = Field("kgce/t", max_length=16)
+    benchmark: float | None = Field(None, allow_inf_nan=False)
+    baseline: float | None = Field(None, allow_inf_nan=False)
+    limit: float | None = Field(None, allow_inf_nan=False)
+    meters: tuple[str, ...] = ()
+
+
+class YearTargets(BaseModel):
+    """A unit's dual-control targets for one calendar year.
+
+    Totals are caps for the whole year: ``energy_cap_tce`` (tce) and ``co2_cap_t`` (tCO₂).
+    Intensity (per 万元 of output value) is either an absolute target
+    (``energy_intensity_target`` tce/万元, ``co2_intensity_target`` tCO₂/万元) or a decline against
+    ``base_year`` (``*_decline_pct``, percent; the base year's intensity from history, or
+    ``base_energy_intensity`` / ``base_co2_intensity`` when there is none).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    year: int = Field(ge=2000, le=2100)
+    energy_cap_tce: float | None = Field(None, gt=0, allow_inf_nan=False)
+    energy_intensity_target: float | None = Field(None, gt=0, allow_inf_nan=False)
+    energy_intensity_decline_pct: float | None = Field(None, allow_inf_nan=False)
+    co2_cap_t: float | None = Field(None, gt=0, allow_inf_nan=False)
+    co2_intensity_target: float | None = Field(None, gt=0, allow_inf_nan=False)
+    co2_intensity_decline_pct: float | None = Field(None, allow_inf_nan=False)
+    base_year: int | None = Field(None, ge=2000, le=2100)
+    base_energy_intensity: float | None = Field(None, gt=0, allow_inf_nan=False)
+    base_co2_intensity: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
+class WarningThresholds(BaseModel):
+    """When levels change (percent points unless said otherwise).
+
+    A total is red when projected at or above ``red_projected_pct`` of its cap, yellow when its
+    used share runs more than ``yellow_ahead_pct`` ahead of the schedule share. A level only drops
+    back once the indicator is ``hysteresis_pct`` clear of the boundary, and only after it has held
+    for ``hold_minutes``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    red_projected_pct: float = Field(100.0, gt=0, allow_inf_nan=False)
+    yellow_ahead_pct: float = Field(0.0, ge=0, allow_inf_nan=False)
+    hysteresis_pct: float = Field(2.0, ge=0, allow_inf_nan=False)
+    hold_minutes: int = Field(60, ge=0)
 
 
 class CoefficientOverride(BaseModel):
@@ -67,6 +135,13 @@ class UnitInfo(BaseModel):
     )
     coefficient_overrides: tuple[CoefficientOverride, ...] = ()
     meters: tuple[MeterInfo, ...] = ()
+    products: tuple[ProductInfo, ...] = ()
+    targets: tuple[YearTargets, ...] = ()
+    thresholds: WarningThresholds = WarningThresholds()
+
+    def targets_for(self, year: int) -> YearTargets | None:
+        """The unit's targets for ``year``, if any."""
+        return next((t for t in self.targets if t.year == year), None)
 
     def meter(self, meter_id: str) -> MeterInfo | None:
         """The meter's registry entry, if it has one."""
