@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Literal
 
 from energy.coefficients import CoefficientTable
@@ -62,6 +63,12 @@ EPOCH_MS = int(datetime(2020, 1, 6, tzinfo=CST).timestamp() * 1000)
 SOURCE = "sim"
 #: Length of the interval a first scan (no previous scan) reports for ``interval`` meters.
 DEFAULT_INTERVAL_MS = MINUTE_MS
+
+#: The registry of the default fleet (units, meters, products, targets), in a source checkout; written by
+#: scripts/make_sample_registry.py.
+SAMPLE_REGISTRY = Path(__file__).resolve().parents[1] / "deploy" / "registry" / "simulator.yaml"
+#: The seed of the fleet :data:`SAMPLE_REGISTRY` describes (its first 20 units).
+SAMPLE_SEED = 2026
 
 #: Day whose GB/T 2589 当量值 coefficients (energy/data/coefficients.csv) size the fleet.
 SIZING_DAY = date(2026, 1, 1)
@@ -417,6 +424,38 @@ def _check_time(t_ms: int) -> None:
         raise ValueError(f"simulated time {t_ms} ms is outside {EPOCH_MS}..{TS_MAX_MS} (2020-01-06..2100)")
 
 
+def registry_for(fleet: Fleet, path: Path | None = None) -> list[UnitInfo]:
+    """The registry records the simulator publishes, one per unit in fleet order.
+
+    Each unit's record comes from the registry file or directory ``path`` (default:
+    :data:`SAMPLE_REGISTRY` when it exists and the fleet has the seed it was made for,
+    :data:`SAMPLE_SEED`) when the file describes it, else it is the fleet's bare
+    record (:meth:`Fleet.registry_records`). A unit the file leaves without an ``hourly_tce_ceiling``
+    keeps the fleet's. Raises ``energymon.registry_files.RegistryError`` for an invalid file, and
+    for an explicitly named one that does not exist.
+    """
+    bare = fleet.registry_records()
+    if path is None:
+        if fleet.seed != SAMPLE_SEED or not SAMPLE_REGISTRY.is_file():
+            return bare
+        path = SAMPLE_REGISTRY
+    from energymon.registry_files import load_registry  # needs PyYAML; only when there is a file
+
+    described = {info.unit_id: info for info in load_registry(path)}
+    records: list[UnitInfo] = []
+    for own in bare:
+        info = described.get(own.unit_id)
+        if info is None:
+            records.append(own)
+            continue
+        if info.hourly_tce_ceiling is None and own.hourly_tce_ceiling is not None:
+            info = info.model_copy(update={"hourly_tce_ceiling": own.hourly_tce_ceiling})
+        records.append(info)
+    found = sum(1 for own in bare if own.unit_id in described)
+    log.info("simulator: registry of %d of %d units from %s", found, len(bare), path)
+    return records
+
+
 def run_simulator(
     settings: Settings,
     stop: threading.Event,
@@ -425,7 +464,8 @@ def run_simulator(
 ) -> None:
     """Publish the simulated fleet until ``stop`` is set.
 
-    1. Registry records to `registry` (key unit_id).
+    1. Registry records to `registry` (key unit_id): :func:`registry_for` with
+       ``settings.simulator.registry_file`` (the sample registry of the default fleet when unset).
     2. ``settings.simulator.backfill_s`` seconds of history: one scan per unit per minute, timestamps on
        whole minutes, oldest first, as fast as the broker acknowledges them.
     3. Every ``scan_interval_s`` real seconds one scan of every unit at the current time.
@@ -436,15 +476,17 @@ def run_simulator(
     not closed; one created here (from ``settings.kafka``) is closed.
     """
     fleet = Fleet.generate(units=settings.simulator.units, seed=settings.simulator.seed)
+    registry = registry_for(fleet, settings.simulator.registry_file)  # a bad file fails before sending
     if publisher is None:
         with Publisher(settings.kafka, client_id="energymon-simulator") as own:
-            _run(fleet, settings, own, stop, on_sent)  # leaving the block flushes and closes
+            _run(fleet, registry, settings, own, stop, on_sent)  # leaving the block flushes and closes
     else:
-        _run(fleet, settings, publisher, stop, on_sent)
+        _run(fleet, registry, settings, publisher, stop, on_sent)
 
 
 def _run(
     fleet: Fleet,
+    registry: list[UnitInfo],
     settings: Settings,
     pub: Publisher,
     stop: threading.Event,
@@ -452,12 +494,12 @@ def _run(
 ) -> None:
     """Registry, backfill, live rounds (see :func:`run_simulator`); flushes before returning."""
     sim = settings.simulator
-    for info in fleet.registry_records():
+    for info in registry:
         pub.send(REGISTRY, info.unit_id, info.to_json())
         if settings.kafka.tansu:
             pub.flush()  # one record per batch: tansu's ListOffsets is wrong for multi-record batches
     pub.flush()
-    log.info("simulator: %d registry records sent", len(fleet.units))
+    log.info("simulator: %d registry records sent", len(registry))
 
     last_t: int | None = None
     end_min = _now_ms() // MINUTE_MS * MINUTE_MS

@@ -5,11 +5,10 @@ Three levels per indicator, named like ``energy.alert.Severity``: ``red`` (一�
 ``yellow`` (二级预警) and ``green`` (三级, 进展基本顺利).
 
 * **Totals** (``energy_total``, ``co2_total``): red when the projection is at or above
-  ``thresholds.red_projected_pct`` of the cap; yellow when the share of the cap used runs more than
-  ``thresholds.yellow_ahead_pct`` points ahead of the schedule share; else green. The projection is
-  the run rate over the same schedule, so with the defaults (100 %, 0 points) running ahead of
-  schedule *is* being projected over the cap, and yellow never shows: a yellow band needs
-  ``red_projected_pct`` above 100 (``yellow_ahead_pct`` then sets where it begins).
+  ``thresholds.red_projected_pct`` of the cap (default 100 %); yellow when it is at or above
+  ``thresholds.yellow_projected_pct`` (default 90 %): heading for the cap, early enough to act;
+  else green. (The projection is the run rate over the schedule, so "ahead of schedule" and
+  "projected over the cap" are one condition: the yellow band has to be set on the projection.)
 * **Intensities** (``energy_intensity``, ``co2_intensity``), the implementable rule of §4.3: red when
   the intensity did not fall against the same period last year (change ≥ 0, "不降反升"); yellow when it
   fell less than the y/y decline the year's target requires; green when it fell at least that much.
@@ -82,11 +81,11 @@ def assess_total(
     if total.used_pct is None or total.projected_pct is None:
         return None
     red_at = thresholds.red_projected_pct
-    ahead = total.used_pct - schedule_pct
+    yellow_at = min(thresholds.yellow_projected_pct, red_at)
     level: Level
     if total.projected_pct >= red_at:
         level = "red"
-    elif ahead > thresholds.yellow_ahead_pct:
+    elif total.projected_pct >= yellow_at:
         level = "yellow"
     else:
         level = "green"
@@ -94,11 +93,11 @@ def assess_total(
         indicator=indicator,
         level=level,
         clear_of_red=red_at - total.projected_pct,
-        clear_of_yellow=thresholds.yellow_ahead_pct - ahead,
+        clear_of_yellow=yellow_at - total.projected_pct,
         figures={
             "red": (total.projected_pct, red_at),
-            "yellow": (total.used_pct, schedule_pct + thresholds.yellow_ahead_pct),
-            "green": (total.projected_pct, red_at),
+            "yellow": (total.projected_pct, yellow_at),
+            "green": (total.projected_pct, yellow_at),
         },
         uom="%",
         basis="cap",

@@ -87,8 +87,10 @@ class YearTargets(BaseModel):
 class WarningThresholds(BaseModel):
     """When levels change (percent points unless said otherwise).
 
-    A total is red when projected at or above ``red_projected_pct`` of its cap, yellow when its
-    used share runs more than ``yellow_ahead_pct`` ahead of the schedule share. A level only drops
+    A total is red when projected at or above ``red_projected_pct`` of its cap and yellow when
+    projected at or above ``yellow_projected_pct`` (heading for trouble early enough to act: with a
+    run-rate projection, "ahead of the schedule" and "projected over the cap" are the same thing, so
+    the yellow band is set on the projection). A level only drops
     back once the indicator is ``hysteresis_pct`` clear of the boundary, and only after it has held
     for ``hold_minutes``.
     """
@@ -96,7 +98,7 @@ class WarningThresholds(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     red_projected_pct: float = Field(100.0, gt=0, allow_inf_nan=False)
-    yellow_ahead_pct: float = Field(0.0, ge=0, allow_inf_nan=False)
+    yellow_projected_pct: float = Field(90.0, gt=0, allow_inf_nan=False)
     hysteresis_pct: float = Field(2.0, ge=0, allow_inf_nan=False)
     hold_minutes: int = Field(60, ge=0)
 

@@ -8,12 +8,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 
 from energymon.settings import Settings, load
+
+if TYPE_CHECKING:
+    from energy.registry import UnitInfo
 
 app = typer.Typer(
     help="energymon: online energy-consumption monitoring of key energy-using units.",
@@ -22,6 +25,10 @@ app = typer.Typer(
 )
 alerts_app = typer.Typer(help="Alert delivery.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
+registry_app = typer.Typer(
+    help="Registry files: units, meters, products, targets (YAML).", no_args_is_help=True
+)
+app.add_typer(registry_app, name="registry")
 
 
 def _settings() -> Settings:
@@ -125,6 +132,110 @@ def alerts_run() -> None:
     settings = _settings()
     _logging(settings)
     run_dispatcher(settings, _stop_event())
+
+
+RegistryPath = Annotated[
+    Path, typer.Argument(help="A registry YAML file, or a directory of *.yaml / *.yml files.")
+]
+
+
+def _load_registry(path: Path, command: str) -> list[UnitInfo]:
+    """The registry at ``path``; every problem on stderr and exit code 2 when it is not valid."""
+    from energymon.registry_files import RegistryError, load_registry
+
+    try:
+        return load_registry(path)
+    except RegistryError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        summary = f"energymon registry {command}: {_count(len(exc.problems), 'problem')} in {path}"
+        typer.echo(summary, err=True)
+        raise typer.Exit(2) from exc
+
+
+@registry_app.command("check")
+def registry_check(path: RegistryPath) -> None:
+    """Validate registry files and print a summary of their units (exit 2 with every problem)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    units = _load_registry(path, "check")
+    table = Table(
+        title=f"registry {path}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+        show_edge=False,
+    )
+    table.add_column("unit", no_wrap=True)
+    table.add_column("industry", no_wrap=True)
+    table.add_column("region", no_wrap=True)
+    table.add_column("meters", justify="right", no_wrap=True)
+    table.add_column("products")
+    table.add_column("targets", no_wrap=True)
+    for u in units:
+        excluded = sum(1 for m in u.meters if m.excluded)
+        table.add_row(
+            u.unit_id,
+            u.industry,
+            f"{u.region} {u.grid_region}",
+            f"{len(u.meters)}" + (f" ({excluded} excl.)" if excluded else ""),
+            ", ".join(p.name for p in u.products) or "-",
+            " ".join(str(t.year) for t in sorted(u.targets, key=lambda t: t.year)) or "-",
+        )
+    Console().print(table)
+    meters = sum(len(u.meters) for u in units)
+    products = sum(len(u.products) for u in units)
+    years = sorted({t.year for u in units for t in u.targets})
+    typer.echo(
+        f"{_count(len(units), 'unit')}, {_count(meters, 'meter')}, {_count(products, 'product')}, "
+        f"target years {', '.join(map(str, years)) or 'none'}: OK"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+@registry_app.command("load")
+def registry_load(path: RegistryPath) -> None:
+    """Validate registry files, then publish each unit to the compacted `registry` topic (key unit_id).
+
+    Running workers apply a unit's new record as soon as it arrives; no restart is needed.
+    """
+    from collectors.publisher import Publisher, PublishError
+    from energy.topics import REGISTRY
+
+    units = _load_registry(path, "load")
+    settings = _settings()
+    _logging(settings)
+    try:
+        with Publisher(settings.kafka, client_id="energymon-registry") as publisher:
+            for info in units:
+                publisher.send(REGISTRY, info.unit_id, info.to_json())
+                if settings.kafka.tansu:
+                    publisher.flush()  # one record per batch on the local tansu broker
+    except (PublishError, RuntimeError) as exc:
+        typer.echo(f"energymon registry load: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"published {len(units)} registry records from {path} to `{REGISTRY}`")
+
+
+@registry_app.command("show")
+def registry_show(
+    unit_id: Annotated[str, typer.Argument(help="The unit to show.")],
+    path: Annotated[Path, typer.Option("--path", help="Registry file or directory.")],
+) -> None:
+    """Print one unit of registry files as the JSON record `registry load` would publish."""
+    units = _load_registry(path, "show")
+    for info in units:
+        if info.unit_id == unit_id:
+            typer.echo(json.dumps(info.model_dump(), indent=2, ensure_ascii=False))
+            return
+    typer.echo(f"energymon registry show: no unit {unit_id!r} in {path}", err=True)
+    raise typer.Exit(1)
 
 
 def main() -> None:

@@ -170,6 +170,14 @@ class SimulatorSettings(BaseModel):
     seed: int = 2026
     scan_interval_s: float = Field(1.0, gt=0, description="Real seconds between two scans of a unit.")
     backfill_s: int = Field(3600, ge=0, description="History sent at start-up, one scan per minute.")
+    registry_file: Path | None = Field(
+        None,
+        description=(
+            "Registry file or directory the simulator publishes (units it does not describe get a bare "
+            "record). Unset: deploy/registry/simulator.yaml of the source tree, when it exists and "
+            "the seed is 2026 (the fleet it describes)."
+        ),
+    )
 
 
 class LocalStackSettings(BaseModel):

@@ -23,7 +23,7 @@ from kafka.structs import TopicPartition
 
 from collectors.publisher import Publisher, PublishError
 from collectors.replay import replay_file
-from collectors.simulator import MINUTE_MS, Fleet, run_simulator
+from collectors.simulator import MINUTE_MS, Fleet, registry_for, run_simulator
 from energy.registry import UnitInfo
 from energy.schema import parse_message
 from energy.topics import READINGS, REGISTRY
@@ -181,10 +181,13 @@ def test_simulator_rounds_round_trip(broker: str, kafka: KafkaSettings, unique_n
 
     registry = consume_all(broker, f"{prefix}.{REGISTRY}", 20)
     assert len(registry) == 20
+    expected = registry_for(fleet)  # the sample registry deploy/registry/simulator.yaml
+    assert [i.unit_id for i in expected] == [i.unit_id for i in fleet.registry_records()]
+    assert all(i.targets and i.meters for i in expected)
     assert sorted((r.key, r.value) for r in registry) == sorted(
-        (i.unit_id.encode(), i.to_json()) for i in fleet.registry_records()
+        (i.unit_id.encode(), i.to_json()) for i in expected
     )
-    assert {UnitInfo.from_json(r.value) for r in registry} == set(fleet.registry_records())
+    assert {UnitInfo.from_json(r.value) for r in registry} == set(expected)
 
     readings = consume_all(broker, f"{prefix}.{READINGS}", 100)
     assert len(readings) == 100

@@ -19,7 +19,9 @@ from energy.quota import IntensityProgress, TotalProgress, quota_progress
 from energy.registry import ProductInfo, WarningThresholds, YearTargets
 
 MINUTE = 60_000
-DEFAULTS = WarningThresholds()  # red at 100 % projected, yellow 0 points ahead, 2 % hysteresis, 60 min hold
+DEFAULTS = WarningThresholds()  # red at 100 % projected, yellow from 90 %, 2 % hysteresis, 60 min hold
+# No yellow band (yellow line = red line): for the tests about hold and hysteresis between two levels.
+TWO_LEVELS = WarningThresholds(yellow_projected_pct=100)
 CLINKER = ProductInfo(product_id="clinker", name="熟料", uom="t", benchmark=100, baseline=117, limit=128)
 
 
@@ -58,21 +60,23 @@ def test_total_projected_over_the_cap_is_red_and_on_schedule_is_green() -> None:
     assert red.level == "red"
     assert red.figures["red"][0] == pytest.approx(110.3448, rel=1e-5)
     assert red.figures["red"][1] == 100.0
-    # with red at 120 %: used 21.92 % runs 2.05 points ahead of the schedule's 19.86 % → yellow
+    # with red at 120 %: 110.34 % is past the yellow line (90 %) → yellow, 20.34 points past it
     yellow = assess_total("energy_total", q.energy, q.schedule_pct, WarningThresholds(red_projected_pct=120))
     assert yellow is not None and yellow.level == "yellow"
-    assert yellow.clear_of_yellow == pytest.approx(-(8000 / 365 - 72.5 / 3.65))
-    # with 3 points of tolerance ahead of schedule → green
-    green_rules = WarningThresholds(red_projected_pct=120, yellow_ahead_pct=3)
+    assert yellow.clear_of_yellow == pytest.approx(90 - 8000 * 365 / 72.5 / 365)
+    # with yellow from 115 % → green
+    green_rules = WarningThresholds(red_projected_pct=120, yellow_projected_pct=115)
     green = assess_total("energy_total", q.energy, q.schedule_pct, green_rules)
     assert green is not None and green.level == "green"
 
 
-def test_at_the_projection_threshold_is_red() -> None:
+def test_at_the_projection_thresholds_red_and_yellow_begin() -> None:
     a = assess_total("energy_total", total(100.0), 50.0, DEFAULTS)
     assert a is not None and a.level == "red"
     b = assess_total("energy_total", total(99.9), 50.0, DEFAULTS)
-    assert b is not None and b.level == "green"
+    assert b is not None and b.level == "yellow"
+    c = assess_total("energy_total", total(89.9), 50.0, DEFAULTS)
+    assert c is not None and c.level == "green"
 
 
 def test_no_cap_no_level() -> None:
@@ -151,7 +155,9 @@ def test_the_worst_level() -> None:
 # --- hysteresis ------------------------------------------------------------------------------------
 
 
-def run(tracker: LevelTracker, projected: float, ts: int, rules: WarningThresholds = DEFAULTS) -> str | None:
+def run(
+    tracker: LevelTracker, projected: float, ts: int, rules: WarningThresholds = TWO_LEVELS
+) -> str | None:
     """Feed one total assessment; the state of the change, if any."""
     change = tracker.update(assess_total("energy_total", total(projected), 50.0, rules), ts, rules)
     return None if change is None else change.state
@@ -168,7 +174,7 @@ def test_a_value_hovering_around_the_boundary_does_not_flap() -> None:
 def test_a_recovery_is_reported_only_after_the_hold() -> None:
     tracker = LevelTracker()
     assert run(tracker, 104.0, 0) == "raised"
-    # 95 %: 5 points clear of red and (50 − 47.5) = 2.5 points behind schedule: clear of both by ≥ 2
+    # 95 %: 5 points clear of red, more than the 2 points of hysteresis
     assert run(tracker, 95.0, 10 * MINUTE) is None
     assert run(tracker, 95.0, 69 * MINUTE) is None  # held 59 minutes
     assert run(tracker, 95.0, 70 * MINUTE) == "resolved"  # held 60
@@ -189,7 +195,7 @@ def test_red_to_yellow_to_green() -> None:
     rules = WarningThresholds(red_projected_pct=110, hysteresis_pct=2, hold_minutes=30)
     tracker = LevelTracker()
     assert run(tracker, 112.0, 0, rules) == "raised"
-    # 107 %: 3 points under 110 (clear of red) but 3.5 points ahead of schedule (yellow)
+    # 107 %: 3 points under 110 (clear of red) but past the yellow line at 90 %
     assert run(tracker, 107.0, 15 * MINUTE, rules) is None
     change = tracker.update(assess_total("energy_total", total(107.0), 50.0, rules), 45 * MINUTE, rules)
     assert change is not None
@@ -210,7 +216,7 @@ def test_the_tracker_survives_the_table_store_mid_hold() -> None:
 
 
 def test_without_hysteresis_or_hold_recovery_is_immediate() -> None:
-    rules = WarningThresholds(hysteresis_pct=0, hold_minutes=0)
+    rules = WarningThresholds(yellow_projected_pct=100, hysteresis_pct=0, hold_minutes=0)
     tracker = LevelTracker()
     assert run(tracker, 100.0, 0, rules) == "raised"
     assert run(tracker, 99.0, 1, rules) == "resolved"
@@ -272,9 +278,9 @@ def test_from_assessment_to_alert() -> None:
 def test_getting_worse_forgets_a_pending_recovery() -> None:
     rules = WarningThresholds(red_projected_pct=110, hysteresis_pct=2, hold_minutes=60)
     tracker = LevelTracker()
-    assert run(tracker, 105.0, 0, rules) == "raised"  # 2.5 points ahead of schedule: yellow
-    assert run(tracker, 90.0, 10 * MINUTE, rules) is None  # green pending from 10
+    assert run(tracker, 105.0, 0, rules) == "raised"  # past the yellow line (90 %): yellow
+    assert run(tracker, 85.0, 10 * MINUTE, rules) is None  # 5 points clear: green pending from 10
     assert run(tracker, 112.0, 20 * MINUTE, rules) == "updated"  # red at once
-    assert run(tracker, 90.0, 30 * MINUTE, rules) is None  # pending again, from 30 (not 10)
-    assert run(tracker, 90.0, 75 * MINUTE, rules) is None
-    assert run(tracker, 90.0, 90 * MINUTE, rules) == "resolved"
+    assert run(tracker, 85.0, 30 * MINUTE, rules) is None  # pending again, from 30 (not 10)
+    assert run(tracker, 85.0, 75 * MINUTE, rules) is None
+    assert run(tracker, 85.0, 90 * MINUTE, rules) == "resolved"
