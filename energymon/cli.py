@@ -238,6 +238,43 @@ def registry_show(
     raise typer.Exit(1)
 
 
+output_app = typer.Typer(
+    help="Production output and output value (intensity denominators).", no_args_is_help=True
+)
+app.add_typer(output_app, name="output")
+
+
+@output_app.command("add")
+def output_add(
+    unit_id: Annotated[str, typer.Argument(help="The unit's code.")],
+    at: Annotated[str, typer.Option(help="End of the period the output covers, ISO-8601 with offset.")],
+    value: Annotated[float | None, typer.Option(help="Output value in 万元 (10⁴ yuan).")] = None,
+    product: Annotated[str | None, typer.Option(help="Product id (registry) of --quantity.")] = None,
+    quantity: Annotated[float | None, typer.Option(help="Quantity of --product, in its uom.")] = None,
+) -> None:
+    """Publish one output item to `output` (sending the same product and --at again replaces it)."""
+    import time
+
+    from pydantic import ValidationError as PydanticValidationError
+
+    from collectors.publisher import Publisher
+    from energy import topics
+    from energy.output import OutputItem, output_message
+
+    settings = _settings()
+    item = {"ts": at, "product_id": product, "quantity": quantity, "value_10k_yuan": value}
+    try:
+        OutputItem.model_validate(item)
+    except PydanticValidationError as exc:
+        typer.echo(f"energymon output add: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from exc
+    with Publisher(settings.kafka, client_id="energymon-output") as publisher:
+        raw = output_message(unit_id, "cli", time.time_ns() // 1_000_000, [item])
+        publisher.send(topics.OUTPUT, unit_id, raw)
+        publisher.flush()
+    typer.echo(f"published output of {unit_id} for the period ending {at}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
