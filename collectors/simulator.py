@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 WEEK_HOURS = 168
 #: Hours in the 365-day year the annual sizes refer to.
 YEAR_HOURS = 8760
@@ -63,6 +64,8 @@ EPOCH_MS = int(datetime(2020, 1, 6, tzinfo=CST).timestamp() * 1000)
 SOURCE = "sim"
 #: Length of the interval a first scan (no previous scan) reports for ``interval`` meters.
 DEFAULT_INTERVAL_MS = MINUTE_MS
+#: Days of ``history="year"`` sent between two flushes and progress lines.
+HISTORY_LOG_DAYS = 30
 
 #: The registry of the default fleet (units, meters, products, targets), in a source checkout; written by
 #: scripts/make_sample_registry.py.
@@ -466,14 +469,21 @@ def run_simulator(
 
     1. Registry records to `registry` (key unit_id): :func:`registry_for` with
        ``settings.simulator.registry_file`` (the sample registry of the default fleet when unset).
-    2. ``settings.simulator.backfill_s`` seconds of history: one scan per unit per minute, timestamps on
-       whole minutes, oldest first, as fast as the broker acknowledges them.
-    3. Every ``scan_interval_s`` real seconds one scan of every unit at the current time.
+    2. With ``settings.simulator.history == "year"``: this year's history, one scan per unit per day at
+       00:00 China time (:func:`history_times`: from 1 January up to the last midnight before the
+       minute backfill starts), oldest first, as fast as the broker acknowledges them. The first
+       day's ``interval`` quantities cover the minute before it, every later scan's the whole day
+       since the previous one.
+    3. ``settings.simulator.backfill_s`` seconds of history: one scan per unit per minute, timestamps on
+       whole minutes, oldest first, as fast as the broker acknowledges them. Its first scan's
+       ``interval`` quantities cover the time since the last daily scan (the last minute without
+       one), so the phases neither skip nor count twice anything from 1 January on.
+    4. Every ``scan_interval_s`` real seconds one scan of every unit at the current time.
 
     ``seq`` is the scan time in epoch ms: it increases per unit, and a re-sent scan (a restart's
-    backfill overlapping history already sent) carries the same seq as the original.
-    ``on_sent(messages, readings)`` is called after each round. A publisher passed in is flushed but
-    not closed; one created here (from ``settings.kafka``) is closed.
+    history or backfill overlapping history already sent) carries the same seq as the original.
+    ``on_sent(messages, readings)`` is called after each round (daily, minute or live). A publisher
+    passed in is flushed but not closed; one created here (from ``settings.kafka``) is closed.
     """
     fleet = Fleet.generate(units=settings.simulator.units, seed=settings.simulator.seed)
     registry = registry_for(fleet, settings.simulator.registry_file)  # a bad file fails before sending
@@ -502,8 +512,13 @@ def _run(
     log.info("simulator: %d registry records sent", len(registry))
 
     last_t: int | None = None
-    end_min = _now_ms() // MINUTE_MS * MINUTE_MS
+    now = _now_ms()
+    end_min = now // MINUTE_MS * MINUTE_MS
     minutes = sim.backfill_s // 60
+    first_minute = end_min - (minutes - 1) * MINUTE_MS if minutes else now
+    if sim.history == "year":
+        last_t = _send_history(fleet, pub, history_times(now, first_minute), stop, on_sent)
+
     for k in range(minutes - 1, -1, -1):
         if stop.is_set():
             break
@@ -531,6 +546,46 @@ def _run(
             delay = 0.0
         stop.wait(delay)
     pub.flush()
+
+
+def history_times(now_ms: int, first_scan_ms: int) -> list[int]:
+    """The daily scan times of ``history="year"``: every 00:00 China time from 1 January of the year
+    (China time) of ``now_ms`` up to the last one before ``first_scan_ms`` (the first scan that
+    follows), oldest first. None before :data:`EPOCH_MS`; empty when that range is."""
+    year = datetime.fromtimestamp(now_ms / 1000, CST).year
+    jan1 = max(int(datetime(year, 1, 1, tzinfo=CST).timestamp() * 1000), EPOCH_MS)
+    last = first_scan_ms - 1 - (first_scan_ms - 1 - EPOCH_MS) % DAY_MS  # EPOCH_MS is a midnight
+    return list(range(jan1, last + 1, DAY_MS))
+
+
+def _send_history(
+    fleet: Fleet,
+    pub: Publisher,
+    times: list[int],
+    stop: threading.Event,
+    on_sent: Callable[[int, int], None] | None,
+) -> int | None:
+    """Send one round per daily scan time in ``times`` (flushing every :data:`HISTORY_LOG_DAYS`
+    days); returns the time of the last round sent (None if none was)."""
+    last_t: int | None = None
+    started = time.monotonic()
+    for i, t in enumerate(times, 1):
+        if stop.is_set():
+            return last_t
+        _round(fleet, pub, t, last_t, stop, on_sent)
+        last_t = t
+        if i % HISTORY_LOG_DAYS == 0 or i == len(times):
+            pub.flush()
+            day = datetime.fromtimestamp(t / 1000, CST).date()
+            log.info("simulator: history: %s … %d/%d days", day.isoformat(), i, len(times))
+    if times and not stop.is_set():
+        log.info(
+            "simulator: history of %d days of %d units sent in %.1f s",
+            len(times),
+            len(fleet.units),
+            time.monotonic() - started,
+        )
+    return last_t
 
 
 def _round(

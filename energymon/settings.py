@@ -169,7 +169,16 @@ class SimulatorSettings(BaseModel):
     units: int = Field(20, ge=1)
     seed: int = 2026
     scan_interval_s: float = Field(1.0, gt=0, description="Real seconds between two scans of a unit.")
-    backfill_s: int = Field(3600, ge=0, description="History sent at start-up, one scan per minute.")
+    history: Literal["year", "none"] = Field(
+        "year",
+        description=(
+            "year: first send this year's history, one scan per unit per day at 00:00 China time from "
+            "1 January up to the minute backfill, so quotas have a year to date; none: no daily history."
+        ),
+    )
+    backfill_s: int = Field(
+        3600, ge=0, description="History sent at start-up (after the daily history), one scan per minute."
+    )
     registry_file: Path | None = Field(
         None,
         description=(

@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import pytest
@@ -154,7 +154,7 @@ def test_simulator_rounds_round_trip(broker: str, kafka: KafkaSettings, unique_n
     settings = Settings(
         _env_file=None,
         kafka=kafka,
-        simulator=SimulatorSettings(units=20, seed=2026, scan_interval_s=0.2, backfill_s=180),
+        simulator=SimulatorSettings(units=20, seed=2026, scan_interval_s=0.2, backfill_s=180, history="none"),
     )
     rounds: list[tuple[int, int]] = []
     stop = threading.Event()
@@ -216,13 +216,16 @@ def test_simulator_rounds_round_trip(broker: str, kafka: KafkaSettings, unique_n
             prev = d["seq"]
 
 
+@pytest.mark.parametrize("history", ["none", "year"])
 def test_simulator_stops_promptly_during_backfill(
-    broker: str, kafka: KafkaSettings, unique_name: str
+    broker: str, kafka: KafkaSettings, unique_name: str, history: Literal["none", "year"]
 ) -> None:
     prefix = unique_name
     create_topics(broker, [f"{prefix}.{READINGS}", f"{prefix}.{REGISTRY}"], partitions=PARTITIONS)
     settings = Settings(
-        _env_file=None, kafka=kafka, simulator=SimulatorSettings(units=50, backfill_s=7 * 86_400)
+        _env_file=None,
+        kafka=kafka,
+        simulator=SimulatorSettings(units=50, backfill_s=7 * 86_400, history=history),
     )
     stop = threading.Event()
     rounds: list[int] = []
@@ -240,7 +243,7 @@ def test_simulator_stops_promptly_during_backfill(
         assert not worker.is_alive()
     finally:
         pub.close()
-    assert len(rounds) == 10  # a week of backfill would be 10 080 rounds
+    assert len(rounds) == 10  # a week of backfill would be 10 080 rounds (after the year's days)
     readings = consume_all(broker, f"{prefix}.{READINGS}", 500)
     assert len(readings) == 500  # everything sent was flushed before returning
 

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import Counter, defaultdict
 from datetime import datetime
+from typing import Any
 
 import orjson
 import pytest
 
+import collectors.simulator as simulator
+from collectors.publisher import Publisher
 from collectors.simulator import (
     CST,
+    DAY_MS,
     EPOCH_MS,
     HEAVY_UNIT_IDS,
     HOUR_MS,
     MINUTE_MS,
     Fleet,
     SimUnit,
+    history_times,
+    run_simulator,
 )
 from energy.registry import GRID_REGIONS, UnitInfo
 from energy.schema import parse_message
+from energy.topics import READINGS, REGISTRY
+from energymon.settings import Settings, SimulatorSettings
 
 # Rough GB/T 2589 coefficients, tce per unit of the meter's uom (fresh water not counted).
 TCE = {
@@ -303,3 +312,148 @@ def test_every_simulated_reading_is_accepted_by_the_accountant(fleet: Fleet) -> 
             qty = accountant.quantity(r.energy, r.value, r.uom)
             tce, _co2 = accountant.tce_co2(r.energy, qty, local_day(r.ts_ms), u.info.grid_region)
             assert tce >= 0.0
+
+
+# -- run_simulator with a fake publisher (no broker) -------------------------------------------------
+
+
+class FakePublisher(Publisher):
+    """Records what run_simulator sends, in order; no broker."""
+
+    def __init__(self) -> None:  # no producer: send, flush and close are replaced
+        self.messages: list[dict[str, Any]] = []
+        self.registry: list[str | None] = []
+        self.flushes = 0
+
+    def send(self, topic: str, key: str | None, value: bytes) -> None:
+        if topic == REGISTRY:
+            self.registry.append(key)
+        else:
+            assert topic == READINGS
+            self.messages.append(orjson.loads(value))
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        self.flushes += 1
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        pass
+
+
+def cst(*args: int) -> int:
+    return int(datetime(*args, tzinfo=CST).timestamp() * 1000)
+
+
+def simulate(
+    monkeypatch: pytest.MonkeyPatch, now_ms: int, units: int = 4, **sim: Any
+) -> list[dict[str, Any]]:
+    """The messages run_simulator sends at ``now_ms`` (a frozen clock) up to its first live round."""
+    monkeypatch.setattr(simulator, "_now_ms", lambda: now_ms)
+    settings = Settings(_env_file=None, simulator=SimulatorSettings(units=units, **sim))
+    pub = FakePublisher()
+    stop = threading.Event()
+
+    def on_sent(messages: int, readings: int) -> None:
+        if pub.messages[-1]["seq"] >= now_ms:  # the first live round
+            stop.set()
+
+    run_simulator(settings, stop, publisher=pub, on_sent=on_sent)
+    assert len(pub.registry) == units
+    return pub.messages
+
+
+def test_history_times() -> None:
+    # the day before the backfill starts, back to 1 January
+    times = history_times(cst(2026, 3, 2, 10, 17), cst(2026, 3, 2, 9, 18))
+    assert times[0] == cst(2026, 1, 1) and times[-1] == cst(2026, 3, 2)
+    assert len(times) == 31 + 28 + 2 and all(b - a == DAY_MS for a, b in itertools.pairwise(times))
+    # a backfill starting at midnight: the daily scans stop the day before
+    assert history_times(cst(2026, 3, 2, 1), cst(2026, 3, 2))[-1] == cst(2026, 3, 1)
+    assert history_times(cst(2026, 3, 2, 1), cst(2026, 3, 2) + 1)[-1] == cst(2026, 3, 2)
+    # the year is China's: 2026-12-31 17:00 UTC is already 2027-01-01 01:00 in China
+    assert history_times(cst(2027, 1, 1, 1), cst(2027, 1, 1, 0, 30)) == [cst(2027, 1, 1)]
+    # a backfill reaching into last year: no daily history
+    assert history_times(cst(2027, 1, 1, 0, 30), cst(2026, 12, 31, 23, 31)) == []
+    # nothing before the simulator epoch
+    assert history_times(cst(2020, 3, 1), cst(2020, 1, 7, 5))[0] == EPOCH_MS
+
+
+def test_history_year_sends_the_year_to_date_exactly(monkeypatch: pytest.MonkeyPatch, fleet: Fleet) -> None:
+    now = cst(2026, 3, 2, 10, 17, 23) + 456
+    messages = simulate(monkeypatch, now, units=4, backfill_s=1800)
+    jan1, midnight, end_min = cst(2026, 1, 1), cst(2026, 3, 2), cst(2026, 3, 2, 10, 17)
+    days = history_times(now, end_min - 29 * MINUTE_MS)
+    assert len(days) == 61 and days[-1] == midnight
+    expected_times = days + [end_min - k * MINUTE_MS for k in range(29, -1, -1)] + [now]
+    per_unit: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for msg in messages:
+        per_unit[msg["unit_id"]].append(msg)
+    assert len(per_unit) == 4 and len(messages) == 4 * len(expected_times)
+    for unit_id, docs in per_unit.items():
+        unit = fleet.unit(unit_id)
+        assert [d["seq"] for d in docs] == expected_times  # oldest first; seq is the scan time
+        assert all(r["ts"] == d["seq"] for d in docs for r in d["readings"])
+        prev: int | None = None
+        for d in docs:  # each scan as a fresh fleet makes it, interval quantities since the previous
+            assert d == fleet.scan(unit, d["seq"], d["seq"], prev)
+            prev = d["seq"]
+        last: dict[str, float] = {}
+        sent: dict[str, float] = defaultdict(float)
+        for d in docs:
+            for r in d["readings"]:
+                if r["kind"] == "cumulative":  # never backwards, in particular not between phases
+                    assert r["value"] >= last.get(r["meter_id"], 0.0), (r, d["seq"])
+                    last[r["meter_id"]] = r["value"]
+                elif d["seq"] > jan1:  # the 1 January 00:00 scan's quantity ends at midnight
+                    sent[r["meter_id"]] += r["value"]
+        first = {r["meter_id"]: r["value"] for r in docs[0]["readings"]}
+        for m in unit.meters:
+            exact = fleet.quantity(m, jan1, now)
+            total = last[m.meter_id] - first[m.meter_id] if m.kind == "cumulative" else sent[m.meter_id]
+            assert total == pytest.approx(exact, rel=1e-9, abs=2e-3), m.meter_id
+            assert exact > 0.1 * m.annual_qty  # two months of a year: a real year to date
+        # the first minute scan's interval quantities run from the last daily scan
+        boundary = docs[len(days)]
+        assert boundary["seq"] == end_min - 29 * MINUTE_MS
+        for m, r in zip(unit.meters, boundary["readings"], strict=True):
+            if m.kind == "interval":
+                assert r["value"] == pytest.approx(fleet.quantity(m, midnight, boundary["seq"]), abs=2e-4)
+
+
+def test_history_none_is_the_minute_backfill_only(monkeypatch: pytest.MonkeyPatch, fleet: Fleet) -> None:
+    now = cst(2026, 3, 2, 10, 17, 23) + 456
+    messages = simulate(monkeypatch, now, units=2, backfill_s=600, history="none")
+    end_min = cst(2026, 3, 2, 10, 17)
+    expected_times = [end_min - k * MINUTE_MS for k in range(9, -1, -1)] + [now]
+    assert [m["seq"] for m in messages] == [t for t in expected_times for _ in range(2)]
+    for unit in fleet.units[:2]:
+        prev = None  # the first backfill scan reports the last minute, as it always did
+        for t in expected_times:
+            assert fleet.scan(unit, t, t, prev) in messages
+            prev = t
+
+
+def test_history_without_minute_backfill(monkeypatch: pytest.MonkeyPatch, fleet: Fleet) -> None:
+    now = cst(2026, 1, 3, 8, 0, 5)
+    messages = simulate(monkeypatch, now, units=1, backfill_s=0)
+    times = [cst(2026, 1, 1), cst(2026, 1, 2), cst(2026, 1, 3), now]
+    assert [m["seq"] for m in messages] == times
+    unit = fleet.units[0]
+    assert messages[-1] == fleet.scan(unit, now, now, cst(2026, 1, 3))  # live picks up at midnight
+
+
+def test_history_stops_promptly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(simulator, "_now_ms", lambda: cst(2026, 11, 24, 12))
+    pub = FakePublisher()
+    stop = threading.Event()
+    rounds: list[int] = []
+
+    def on_sent(messages: int, readings: int) -> None:
+        rounds.append(messages)
+        if len(rounds) == 3:
+            stop.set()
+
+    run_simulator(Settings(_env_file=None, simulator=SimulatorSettings(units=2)), stop, pub, on_sent)
+    assert len(rounds) == 3 and [m["seq"] for m in pub.messages][::2] == [
+        cst(2026, 1, 1), cst(2026, 1, 2), cst(2026, 1, 3)
+    ]  # fmt: skip
+    assert pub.flushes >= 2  # registry, and before returning
