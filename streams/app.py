@@ -89,8 +89,13 @@ def create_app(settings: Settings) -> faust.App:
     alerts = app.topic(topics.ALERTS, key_serializer="raw", value_serializer="raw")
     registry = app.topic(topics.REGISTRY, key_serializer="raw", value_serializer="raw")
 
+    # Keys and values are our own bytes. key_type/value_type must be given as well as the schema:
+    # without them Faust gives the changelog topic json serializers, and a restarted worker fails to
+    # decode every record it recovers (found by tests/integration/test_restart.py).
     table_options: dict[str, Any] = {
         "default": None,
+        "key_type": bytes,
+        "value_type": bytes,
         "schema": faust.Schema(
             key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
         ),

@@ -5,11 +5,9 @@ and the alert at a real HTTP receiver. What the file holds: tests/data/README.md
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from energymon.localstack.influxdb import create_database, query
 from energymon.localstack.ports import free_port
 from energymon.localstack.process import ManagedProcess
 from streams.status import STATUS_FILE, read_status
+from tests.integration.pipeline_helpers import energymon_argv, sums_by_unit, wait_until, worker_env
 from tests.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.integration
@@ -57,22 +56,6 @@ EXPECTED_REJECTIONS = sorted(
 ENERGY_POINTS = sum(points for _tce, _co2, points in EXPECTED.values())
 
 
-def wait_until(
-    what: str, check: Callable[[], Any], timeout_s: float = 60.0, children: list[ManagedProcess] = ()
-) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        for child in children:
-            if not child.alive:
-                raise AssertionError(f"{child.name} exited while waiting for {what}:\n{child.log_tail(30)}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(0.25)
-
-
 @pytest.fixture(scope="module")
 def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A broker of this module's own, so that other tests' messages on `readings` stay out."""
@@ -87,22 +70,12 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 class Pipeline:
     def __init__(self, bootstrap: str, influx: str, database: str, state: Path, hook: WebhookReceiver):
         self.bootstrap, self.influx, self.database, self.state = bootstrap, influx, database, state
-        self.env = {
-            **os.environ,
-            "ENERGYMON_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-            "ENERGYMON_KAFKA__TANSU": "true",
-            "ENERGYMON_INFLUX__URL": influx,
-            "ENERGYMON_INFLUX__DATABASE": database,
-            "ENERGYMON_STATE_DIR": str(state),
-            "ENERGYMON_STREAM__STORE": "memory://",
-            "ENERGYMON_STREAM__BATCH_WITHIN_S": "0.2",
-            "ENERGYMON_ALERTS__WEBHOOK_URL": hook.url,
-            "ENERGYMON_ALERTS__WEBHOOK_SECRET": SECRET,
-        }
+        self.env = worker_env(
+            bootstrap, influx, database, state,
+            ENERGYMON_ALERTS__WEBHOOK_URL=hook.url, ENERGYMON_ALERTS__WEBHOOK_SECRET=SECRET,
+        )
         self.children = [
-            ManagedProcess(
-                name, [sys.executable, "-m", "energymon", *args], state / f"{name}.log", env=self.env
-            )
+            ManagedProcess(name, energymon_argv(*args), state / f"{name}.log", env=self.env)
             for name, args in (("worker", ["worker"]), ("alerts", ["alerts", "run"]))
         ]
 
@@ -111,20 +84,14 @@ class Pipeline:
 
     def replay(self) -> None:
         done = subprocess.run(
-            [sys.executable, "-m", "energymon", "replay", str(DATA)],
+            energymon_argv("replay", str(DATA)),
             env=self.env, capture_output=True, text=True, timeout=60,
         )
         assert done.returncode == 0, done.stderr
         assert f"published {LINES} messages" in done.stdout
 
     def energy_by_unit(self, measurement: str = "energy") -> dict[str, tuple[float, float, int]]:
-        series = query(
-            self.influx, self.database,
-            f'SELECT sum("tce"), sum("co2_t"), count("tce") FROM "{measurement}" GROUP BY "unit_id"',
-        )
-        return {
-            s["tags"]["unit_id"]: (s["values"][0][1], s["values"][0][2], s["values"][0][3]) for s in series
-        }
+        return sums_by_unit(self.influx, self.database, measurement)
 
     def rejected(self) -> list[dict[str, Any]]:
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)

@@ -1,0 +1,310 @@
+"""Replaying the same file twice, and killing the worker in the middle of a replay, both end with
+the totals a single in-process pass gives: nothing lost, nothing counted twice.
+
+The file is three hours of the simulated fleet (one scan per unit per minute, a past day) with some
+lines delivered twice. The oracle runs the same lines through :class:`BatchProcessor` in this
+process, built as ``streams.app`` builds it, and keeps what InfluxDB would keep: one point per
+series and time, the last one written. Two runs on real parts (a private tansu broker each, the
+session InfluxDB, ``energymon worker`` and ``energymon replay`` as child processes):
+
+* A, clean: one worker, the file replayed twice;
+* B, crash: the first half is replayed and committed, then the worker is SIGKILLed a third of
+  the way into the second half, and a new one (same app id, same state dir, tables recovered
+  from their changelogs) finishes the job.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from kafka import KafkaAdminClient
+
+from collectors.simulator import Fleet
+from energy import topics
+from energy.accounting import Accountant
+from energy.ledger import LedgerPolicy, UnitLedger
+from energymon.localstack.broker import TansuBroker, create_topics
+from energymon.localstack.influxdb import create_database, query
+from energymon.localstack.ports import free_port
+from energymon.localstack.process import ManagedProcess
+from streams.processor import BatchProcessor
+from streams.status import STATUS_FILE, read_status
+from tests.integration.pipeline_helpers import Quiet, energymon_argv, sums_by_unit, wait_until, worker_env
+
+pytestmark = pytest.mark.integration
+
+UNITS, SEED = 6, 7
+START_MS = int(datetime(2025, 3, 4, tzinfo=UTC).timestamp() * 1000)  # 08:00 China time
+MINUTES = 180
+APP_ID = "energymon"  # the default: the restarted worker must be the same consumer group
+MEASUREMENTS = ("energy", "unit_energy")
+
+Sums = dict[str, tuple[float, float, int]]  # unit_id → (tce, tCO₂, points)
+
+
+def replay_lines() -> list[bytes]:
+    """Scans in time order, each unit once a minute; every 50th line delivered again at once and
+    every 50th (another phase) again 20 lines (a little over three minutes) later."""
+    fleet = Fleet.generate(units=UNITS, seed=SEED)
+    scans: list[bytes] = []
+    previous: int | None = None
+    for minute in range(MINUTES):
+        t_ms = START_MS + minute * 60_000
+        scans += [orjson.dumps(fleet.scan(u, t_ms, seq=t_ms, previous_t_ms=previous)) for u in fleet.units]
+        previous = t_ms
+    lines: list[bytes] = []
+    for i, scan in enumerate(scans):
+        lines.append(scan)
+        if i % 50 == 7:
+            lines.append(scan)
+        if i % 50 == 30 and i >= 20:
+            lines.append(scans[i - 20])
+    return lines
+
+
+_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
+
+
+def oracle(lines: list[bytes]) -> dict[str, Sums]:
+    """Per measurement, the per-unit sums InfluxDB should hold after one pass over ``lines``."""
+    processor = BatchProcessor(  # as streams.app builds it from the default settings
+        Accountant(), LedgerPolicy(lateness_ms=7200 * 1000, hourly_tce_ceiling=25.0)
+    )
+    ledgers: dict[str, UnitLedger] = {}
+    kept: dict[tuple[str, int], tuple[str, str, float, float]] = {}  # (series, ts) → last point
+    for i in range(0, len(lines), 100):
+        out = processor.process(lines[i : i + 100], ledgers.get, lambda _unit: None)
+        ledgers.update(out.ledgers)
+        for line in out.lines:
+            if not line.startswith(tuple(f"{m}," for m in MEASUREMENTS)):
+                continue
+            series, field_text, ts = line.rsplit(" ", 2)  # these points have numeric fields only
+            measurement, *tag_items = _UNESCAPED_COMMA.split(series)
+            tags = dict(item.split("=", 1) for item in tag_items)
+            fields = dict(item.split("=", 1) for item in field_text.split(","))
+            kept[(series, int(ts))] = (
+                measurement,
+                tags["unit_id"],
+                float(fields["tce"]),
+                float(fields["co2_t"]),
+            )
+    sums: dict[str, dict[str, list[float]]] = {m: {} for m in MEASUREMENTS}
+    for measurement, unit, tce, co2 in kept.values():
+        acc = sums[measurement].setdefault(unit, [0.0, 0.0, 0])
+        acc[0] += tce
+        acc[1] += co2
+        acc[2] += 1
+    return {m: {u: (a[0], a[1], int(a[2])) for u, a in by_unit.items()} for m, by_unit in sums.items()}
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, dict[str, Sums]]:
+    """The replay file, its number of lines and the oracle's sums."""
+    lines = replay_lines()
+    path = tmp_path_factory.mktemp("restart-replay") / "fleet-3h.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    expected = oracle(lines)
+    assert len(lines) > 1000 and sum(p for *_, p in expected["energy"].values()) > 5000
+    return path, len(lines), expected
+
+
+@pytest.fixture
+def bootstrap(tmp_path: Path) -> Iterator[str]:
+    """A private broker per test: each run starts with empty topics, groups and changelogs."""
+    with TansuBroker(free_port(), log_path=tmp_path / "tansu.log") as server:
+        create_topics(
+            server.bootstrap, [topics.READINGS, topics.READINGS_REJECTED, topics.ALERTS, topics.REGISTRY], 4
+        )
+        yield server.bootstrap
+
+
+@dataclass
+class Run:
+    """One run's worker(s), replays and read-backs."""
+
+    bootstrap: str
+    influx: str
+    database: str
+    state: Path
+
+    def __post_init__(self) -> None:
+        create_database(self.influx, self.database)
+        self.env = worker_env(
+            self.bootstrap, self.influx, self.database, self.state, ENERGYMON_STREAM__APP_ID=APP_ID
+        )
+        self.workers: list[ManagedProcess] = []
+
+    def start_worker(self) -> ManagedProcess:
+        worker = ManagedProcess(
+            f"worker{len(self.workers) + 1}",
+            energymon_argv("worker"),
+            self.state / f"worker{len(self.workers) + 1}.log",
+            env=self.env,
+        )
+        self.workers.append(worker)
+        worker.start()
+        return worker
+
+    def start_replay(self, path: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            energymon_argv("replay", str(path)),
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+
+    @staticmethod
+    def finish_replay(proc: subprocess.Popen[str], lines: int) -> None:
+        output, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, output
+        assert f"published {lines} messages" in output, output
+
+    def messages(self) -> int:
+        """Messages the running worker has processed (its status file; 0 before the first one)."""
+        return int((read_status(self.state / STATUS_FILE) or {}).get("messages", 0))
+
+    def committed(self) -> int:
+        """The group's committed offsets on `readings`, summed over partitions."""
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        try:
+            offsets = admin.list_group_offsets(APP_ID).get(APP_ID, {})
+        finally:
+            admin.close()
+        return sum(
+            meta.offset for tp, meta in offsets.items() if tp.topic == topics.READINGS and meta.offset > 0
+        )
+
+    def energy_points(self) -> int:
+        series = query(self.influx, self.database, 'SELECT count("tce") FROM "energy"')
+        return int(series[0]["values"][0][1]) if series else 0
+
+    def sums(self) -> dict[str, Sums]:
+        return {m: sums_by_unit(self.influx, self.database, m) for m in MEASUREMENTS}
+
+    def settle(self, committed: int, worker: ManagedProcess) -> None:
+        """Wait until the group has committed ``committed`` messages (a message is acknowledged only
+        after its batch's points were written) or nothing has moved for longer than Faust's commit
+        interval (2.8 s), then until the status file (written once a second) has caught up."""
+        stalled = Quiet(lambda: (self.messages(), self.committed()), 5.0)
+        wait_until(
+            f"{committed} committed messages",
+            lambda: self.committed() >= committed or stalled(),
+            60,
+            [worker],
+        )
+        wait_until("the status to settle", Quiet(lambda: (self.messages(), self.sums()), 1.5), 20, [worker])
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop(15)
+
+
+def assert_same_totals(got: dict[str, Sums], expected: dict[str, Sums]) -> None:
+    for measurement in MEASUREMENTS:
+        assert set(got[measurement]) == set(expected[measurement]), measurement
+        for unit, (tce, co2, points) in expected[measurement].items():
+            g_tce, g_co2, g_points = got[measurement][unit]
+            where = (
+                f"{measurement} {unit}: got tce={g_tce!r} co2={g_co2!r} points={g_points}, "
+                f"expected tce={tce!r} co2={co2!r} points={points}"
+            )
+            assert g_points == points, where
+            assert g_tce == pytest.approx(tce, rel=1e-9), where
+            assert g_co2 == pytest.approx(co2, rel=1e-9), where
+
+
+def test_replaying_the_file_twice_gives_the_totals_of_one_pass(
+    replay: tuple[Path, int, dict[str, Sums]], bootstrap: str, influx: str, tmp_path: Path
+) -> None:
+    path, lines, expected = replay
+    run = Run(bootstrap, influx, f"restart_a_{time.time_ns()}", tmp_path / "state")
+    started = time.monotonic()
+    try:
+        worker = run.start_worker()
+        for _ in range(2):
+            run.finish_replay(run.start_replay(path), lines)
+        run.settle(2 * lines, worker)
+        got, messages, committed = run.sums(), run.messages(), run.committed()
+        print(f"clean run: 2 x {lines} messages, settled {time.monotonic() - started:.1f} s after the start")
+        assert_same_totals(got, expected)
+        assert (messages, committed) == (2 * lines, 2 * lines), "messages processed, committed"
+    finally:
+        run.stop()
+
+
+def test_a_worker_killed_mid_replay_and_restarted_gives_the_same_totals(
+    replay: tuple[Path, int, dict[str, Sums]], bootstrap: str, influx: str, tmp_path: Path
+) -> None:
+    path, lines, expected = replay
+    points = sum(p for *_, p in expected["energy"].values())
+    # Two halves: the worker is killed in the middle of the second, after its group has committed
+    # the first. (Faust 0.15.3 can skip messages queued during table recovery on partitions that
+    # have no committed offset yet: a worker killed before its first commit. That case is a known
+    # upstream defect, noted in the issue; this test is about a running worker that crashes.)
+    all_lines = path.read_bytes().splitlines(keepends=True)
+    half = len(all_lines) // 2
+    first_half, second_half = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first_half.write_bytes(b"".join(all_lines[:half]))
+    second_half.write_bytes(b"".join(all_lines[half:]))
+    run = Run(bootstrap, influx, f"restart_b_{time.time_ns()}", tmp_path / "state")
+    started = time.monotonic()
+    try:
+        first = run.start_worker()
+        run.finish_replay(run.start_replay(first_half), half)
+        run.settle(half, first)
+        points_before = run.energy_points()
+        replaying = run.start_replay(second_half)
+        # The worker gets through the file in about half a second, quicker than its status file
+        # ticks (once a second): the points it has written are the finer gauge of its progress.
+        wait_until(
+            "a third of the second half's energy points written",
+            lambda: run.energy_points() >= points_before + (points - points_before) // 3,
+            60,
+            [first],
+            0.01,
+        )
+        assert first.pid is not None
+        os.killpg(first.pid, signal.SIGKILL)
+        written_at_kill = run.energy_points()
+        assert first.stop(5) == -signal.SIGKILL
+        committed_at_kill = run.committed()
+        run.finish_replay(replaying, lines - half)
+        assert written_at_kill < points, "the first worker finished before it was killed"
+        (run.state / STATUS_FILE).unlink(missing_ok=True)
+        assert written_at_kill - points_before < (points - points_before) * 0.9, "killed too late to tell"
+
+        restarted = time.monotonic()
+        second = run.start_worker()
+        wait_until(
+            "the restarted worker's first processed batch", lambda: run.messages() > 0, 30, [second], 0.05
+        )
+        recovery_s = time.monotonic() - restarted
+        run.settle(lines, second)
+        got, messages, committed = run.sums(), run.messages(), run.committed()
+        redo = lines - committed_at_kill
+        print(
+            f"crash run: worker1 SIGKILLed with {written_at_kill}/{points} energy points written and "
+            f"{committed_at_kill}/{lines} messages committed; worker2's first batch came "
+            f"{recovery_s:.1f} s after its start; it processed {messages}/{redo} messages and the group "
+            f"committed {committed}/{lines}; settled {time.monotonic() - started:.1f} s after the start"
+        )
+        # The oracle is the totals: the worker was killed a third of the way into the second half,
+        # so a message lost around the recovery point shows as missing energy. (Faust 0.15.3
+        # delivers a few messages around that point twice or not at all: worker2 processed 565 and
+        # 561 of 562 in two runs here. Both are harmless while they fall inside what worker1 had
+        # already written, since effects are idempotent; a loss beyond it fails the next line.)
+        assert_same_totals(got, expected)
+        assert committed == lines, f"the group committed {committed} of {lines} messages"
+    finally:
+        run.stop()
