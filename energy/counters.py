@@ -184,6 +184,55 @@ def counter_update(
     return _forward(state, kind, ts_ms, value, limits, retention_ms, estimated, swap_old_value)
 
 
+def plain_update(
+    state: MeterState,
+    kind: str,
+    ts_ms: int,
+    value: float,
+    limits: CounterLimits,
+    retention_ms: int,
+    estimated: bool,
+) -> tuple[int | None, float] | None:
+    """:func:`counter_update` for the reading nearly every reading is, without building its result.
+
+    That reading is new (no reading of the meter at ``ts_ms``), of the meter's kind, not a meter
+    swap, not negative, and counted by the plain rule: an ``interval`` quantity as it is; a
+    ``cumulative`` register risen plausibly since the newest reading; a plausible ``rate`` after the
+    newest reading. Then the reading is remembered exactly as counter_update remembers it and
+    ``(start_ms, qty)`` is returned: counter_update would have returned the one segment
+    ``Segment(start_ms, ts_ms, qty, estimated)``. For any other reading (first of a meter, late,
+    repeated, rolled over, swapped, implausible, of another kind …) nothing is changed and None is
+    returned: call counter_update, which applies every rule. Rules are decided in counter_update;
+    this is a shortcut that tests/unit/test_fast_path.py holds to it.
+    """
+    if kind != state.kind or ts_ms in state.series or not value >= 0:
+        return None
+    if kind == "interval":
+        _remember(state, ts_ms, [value, value, None, NORMAL, estimated], retention_ms)
+        return None, value
+    last_ts = state.last_ts_ms
+    if last_ts is None or ts_ms < last_ts:
+        return None
+    last = state.series[last_ts][_VALUE]
+    hours = (ts_ms - last_ts) / HOUR_MS
+    if kind == "rate":
+        if limits.max_per_hour is not None and value > limits.max_per_hour:
+            return None
+        qty = (last + value) / 2.0 * hours
+    else:
+        qty = value - last
+        if not (qty >= 0 and (limits.max_per_hour is None or _plausible(limits, qty, hours))):
+            return None
+    # remember it as the newest reading, as _append does (_remember written out: this runs per reading)
+    state.suspect = None
+    state.series[ts_ms] = [value, qty, last_ts, NORMAL, estimated]
+    state.last_ts_ms = ts_ms
+    state.appends += 1
+    if state.appends % _PRUNE_EVERY == 0 or len(state.series) > MAX_REMEMBERED:
+        _prune(state, ts_ms - retention_ms)
+    return last_ts, qty
+
+
 def _forward(
     state: MeterState,
     kind: str,
@@ -312,11 +361,12 @@ def _append(state: MeterState, ts_ms: int, entry: list[Any], retention_ms: int) 
 
 def _remember(state: MeterState, ts_ms: int, entry: list[Any], retention_ms: int) -> None:
     state.series[ts_ms] = entry
-    if state.last_ts_ms is None or ts_ms > state.last_ts_ms:
-        state.last_ts_ms = ts_ms
+    last = state.last_ts_ms
+    if last is None or ts_ms > last:
+        state.last_ts_ms = last = ts_ms
     state.appends += 1
     if state.appends % _PRUNE_EVERY == 0 or len(state.series) > MAX_REMEMBERED:
-        _prune(state, state.last_ts_ms - retention_ms)
+        _prune(state, last - retention_ms)
 
 
 def _prune(state: MeterState, cutoff_ms: int) -> None:

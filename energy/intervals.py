@@ -18,6 +18,7 @@ containing an instant; they are plain arithmetic on the fixed offset, with no cl
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Literal
 
 INTERVAL_MS = 15 * 60 * 1000
@@ -37,7 +38,14 @@ def interval_start(ts_ms: int, length_ms: int = INTERVAL_MS) -> int:
 
 def local_day(ts_ms: int) -> date:
     """The calendar day in Asia/Shanghai on which the instant ``ts_ms`` (epoch ms) falls."""
-    return _EPOCH + timedelta(days=(ts_ms + CST_OFFSET_MS) // _DAY_MS)
+    return _day((ts_ms + CST_OFFSET_MS) // _DAY_MS)
+
+
+@lru_cache(maxsize=1024)
+def _day(days_since_epoch: int) -> date:
+    """The date ``days_since_epoch`` days after 1970-01-01; cached, as the ledger asks for the same
+    few days for every reading and building a date costs more than the rest of the arithmetic."""
+    return _EPOCH + timedelta(days=days_since_epoch)
 
 
 def _start_ms(day: date) -> int:

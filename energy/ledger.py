@@ -11,13 +11,23 @@ gives exactly-once totals downstream.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from energy.accounting import Accountant, AccountingError
 from energy.alert import Alert
-from energy.counters import CounterLimits, CounterRejected, MeterState, Segment, counter_update
+from energy.counters import (
+    NO_LIMITS,
+    CounterLimits,
+    CounterRejected,
+    MeterState,
+    Segment,
+    counter_update,
+    plain_update,
+)
 from energy.intervals import INTERVAL_MS, interval_start, local_day
-from energy.registry import UnitInfo
+from energy.registry import MeterInfo, UnitInfo
 from energy.rules import HOURLY_CEILING, hourly_ceiling, last_hour_tce
 from energy.schema import ParsedMessage, Reading, Rejection, reading_to_json
 
@@ -32,11 +42,15 @@ class LedgerPolicy:
     hourly_tce_ceiling: float = 25.0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class EnergyPoint:
     """Consumption of one meter in the period ending at ``ts_ms``: ``qty`` in the energy's
     canonical uom, ``tce`` and ``co2_t`` in tonnes. ``estimated`` marks a share of a segment that was
-    split over several intervals, or a reading the collector marked estimated."""
+    split over several intervals, or a reading the collector marked estimated.
+
+    One is made per reading, so it is a plain slotted dataclass: a frozen one costs about three
+    times as much to build (its __init__ sets each field through object.__setattr__). Treat it as
+    read-only all the same."""
 
     unit_id: str
     meter_id: str
@@ -48,9 +62,10 @@ class EnergyPoint:
     estimated: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class UnitIntervalPoint:
-    """A unit's total over the 15-minute interval starting at ``start_ms``: tce and tCO₂."""
+    """A unit's total over the 15-minute interval starting at ``start_ms``: tce and tCO₂.
+    A plain slotted dataclass like :class:`EnergyPoint`, for the same reason."""
 
     unit_id: str
     start_ms: int
@@ -85,24 +100,33 @@ class LedgerResult:
 def split_segment(segment: Segment) -> list[tuple[int, float]]:
     """The segment's quantity as ``(end_ms, qty)`` pieces, one per 15-minute interval it spans, in
     proportion to time; a segment inside one interval (or without a start) is one piece."""
-    end = segment.end_ms
-    if segment.start_ms is None:
-        return [(end, segment.qty)]
-    first = interval_start(segment.start_ms + 1)
+    return _split(segment.start_ms, segment.end_ms, segment.qty)
+
+
+def _split(start_ms: int | None, end: int, qty: float) -> list[tuple[int, float]]:
+    """:func:`split_segment` of the segment ``qty`` in (``start_ms``, ``end``]."""
+    if start_ms is None:
+        return [(end, qty)]
+    first = interval_start(start_ms + 1)
     last = interval_start(end)
     if first == last:
-        return [(end, segment.qty)]
-    span = end - segment.start_ms
+        return [(end, qty)]
+    span = end - start_ms
     pieces = []
     done = 0.0
-    start = segment.start_ms
+    start = start_ms
     for boundary in range(first + INTERVAL_MS, last + 1, INTERVAL_MS):
-        qty = segment.qty * (boundary - start) / span
-        pieces.append((boundary, qty))
-        done += qty
+        piece = qty * (boundary - start) / span
+        pieces.append((boundary, piece))
+        done += piece
         start = boundary
-    pieces.append((end, segment.qty - done))
+    pieces.append((end, qty - done))
     return pieces
+
+
+def _fields(segment: Segment) -> tuple[int | None, int, float, bool]:
+    """``(start_ms, end_ms, qty, estimated)`` of a segment."""
+    return segment.start_ms, segment.end_ms, segment.qty, segment.estimated
 
 
 @dataclass
@@ -125,18 +149,22 @@ class UnitLedger:
     ) -> LedgerResult:
         """Apply one parsed readings message of this unit; return its points, rejections and alerts."""
         result = LedgerResult(rejections=list(msg.rejections))
-        touched: set[int] = set()
-        unit_accountant = accountant.for_unit(info)
+        ctx = _MessageContext(accountant.for_unit(info), info, policy, result)
+        ctx.oldest_kept = self._oldest_kept(policy)
+        accepted = 0
+        account = self._account
         for reading in msg.readings:
             try:
-                self._account(reading, unit_accountant, policy, info, result, touched)
+                account(reading, ctx)
             except (AccountingError, CounterRejected) as exc:
                 result.rejections.append(
                     Rejection(exc.rule, exc.detail, self.unit_id, reading_to_json(reading))
                 )
                 continue
-            result.accepted += 1
-        self._forget_old_intervals(policy)
+            accepted += 1
+        result.accepted = accepted
+        touched = ctx.touched
+        self._forget_intervals_before(ctx.oldest_kept)
         for start in sorted(touched):
             if start in self.intervals:
                 tce, co2 = self.intervals[start]
@@ -145,74 +173,134 @@ class UnitLedger:
             self._evaluate_rules(policy, info, result)
         return result
 
-    def _account(
-        self,
-        r: Reading,
-        accountant: Accountant,
-        policy: LedgerPolicy,
-        info: UnitInfo | None,
-        result: LedgerResult,
-        touched: set[int],
-    ) -> None:
-        if self.newest_ts_ms is not None and r.ts_ms < self.newest_ts_ms - policy.lateness_ms:
+    def _account(self, r: Reading, ctx: _MessageContext) -> None:
+        """Apply one reading: the counter rules turn it into segments (counters.py), each segment is
+        booked (:meth:`_book`)."""
+        # This runs once per reading. A pydantic model's attributes are slow to read (BaseModel
+        # defines __getattr__, which keeps CPython from specialising the lookup), so the fields are
+        # taken from the instance dict, where pydantic keeps them, once.
+        fields = r.__dict__
+        ts_ms: int = fields["ts_ms"]
+        energy: str = fields["energy"]
+        meter_id: str = fields["meter_id"]
+        kind: str = fields["kind"]
+        uom: str = fields["uom"]
+        old_value: float | None = fields["old_value"]
+        lateness_ms = ctx.lateness_ms
+        newest = self.newest_ts_ms
+        if newest is not None and ts_ms < newest - lateness_ms:
             raise CounterRejected(
                 "too_late",
-                f"reading is {(self.newest_ts_ms - r.ts_ms) / 1000:.0f} s behind the unit's newest; "
-                f"the lateness window is {policy.lateness_ms / 1000:.0f} s",
+                f"reading is {(newest - ts_ms) / 1000:.0f} s behind the unit's newest; "
+                f"the lateness window is {lateness_ms / 1000:.0f} s",
             )
-        convert = accountant.rate_per_hour if r.kind == "rate" else accountant.quantity
-        value = convert(r.energy, r.value, r.uom)
-        old_value = accountant.quantity(r.energy, r.old_value, r.uom) if r.old_value is not None else None
-        meter = self.meters.get(r.meter_id)
+        accountant = ctx.accountant
+        if kind == "rate":
+            value = accountant.rate_per_hour(energy, fields["value"], uom)
+        else:
+            value = accountant.quantity(energy, fields["value"], uom)
+        if old_value is not None:
+            old_value = accountant.quantity(energy, old_value, uom)
+        meter = known = self.meters.get(meter_id)
         if meter is None:
-            meter = MeterState(kind=r.kind, energy=r.energy)
-        elif meter.energy != r.energy:
+            meter = MeterState(kind=kind, energy=energy)
+        elif meter.energy != energy:
             raise CounterRejected(
-                "energy_changed", f"meter {r.meter_id} measures {meter.energy}, reading says {r.energy}"
+                "energy_changed", f"meter {meter_id} measures {meter.energy}, reading says {energy}"
             )
-        update = counter_update(
-            meter,
-            r.kind,
-            r.ts_ms,
-            value,
-            limits=_limits(info, r, accountant),
-            retention_ms=policy.lateness_ms,
-            estimated=r.quality == "estimated",
-            swap_old_value=old_value,
-        )
-        self.meters[r.meter_id] = meter
-        if self.newest_ts_ms is None or r.ts_ms > self.newest_ts_ms:
-            self.newest_ts_ms = r.ts_ms
+        registered = ctx.registry.get(meter_id) if ctx.registry else None
+        limits = NO_LIMITS if registered is None else ctx.limits(registered, energy, kind, uom)
+        estimated = fields["quality"] == "estimated"
+        # Nearly every reading simply continues its meter's series: plain_update counts it without
+        # building a CounterUpdate, or returns None, and counter_update applies the full rules.
+        plain = None
+        if old_value is None:
+            plain = plain_update(meter, kind, ts_ms, value, limits, lateness_ms, estimated)
+        if plain is None:
+            update = counter_update(
+                meter,
+                kind,
+                ts_ms,
+                value,
+                limits=limits,
+                retention_ms=lateness_ms,
+                estimated=estimated,
+                swap_old_value=old_value,
+            )
+        if known is None:
+            self.meters[meter_id] = meter
+        if newest is None or ts_ms > newest:
+            self.newest_ts_ms = ts_ms
+            ctx.oldest_kept = self._oldest_kept(ctx.policy)
+        if plain is not None:
+            start_ms, qty = plain
+            if start_ms is None or start_ms // INTERVAL_MS == (ts_ms - 1) // INTERVAL_MS:
+                # One segment inside one interval, booked here as _book books it (a call less on
+                # the path of nearly every reading; tests/unit/test_fast_path.py holds the two equal).
+                if ts_ms != ctx.last_end:  # a scan's readings share their time: ctx keeps the last
+                    ctx.interval_of(ts_ms)
+                start, day = ctx.last_interval
+                tce, co2 = accountant.tce_co2(energy, qty, day, ctx.region, ctx.province)
+                ctx.points.append(
+                    EnergyPoint(self.unit_id, meter_id, energy, ts_ms, qty, tce, co2, estimated)
+                )
+                if start >= ctx.oldest_kept:
+                    totals = self.intervals.get(start)
+                    if totals is None:
+                        totals = self.intervals[start] = [0.0, 0.0]
+                    totals[0] += tce
+                    totals[1] += co2
+                    ctx.touched.add(start)
+            else:
+                self._book(ctx, meter_id, energy, start_ms, ts_ms, qty, estimated, 1.0, False)
+            return
         if update.repeat:
-            result.repeats += 1
+            ctx.result.repeats += 1
         if update.event:
-            result.events.append(
-                MeterEvent(self.unit_id, r.meter_id, r.ts_ms, update.event, f"register {r.value:g} {r.uom}")
+            ctx.result.events.append(
+                MeterEvent(self.unit_id, meter_id, ts_ms, update.event, f"register {r.value:g} {r.uom}")
             )
-        region = info.grid_region if info else None
-        province = info.region if info else None
-        oldest_kept = self._oldest_kept(policy)
-        for sign, segments in ((-1.0, update.removed), (1.0, update.added)):
-            for segment in segments:
-                pieces = split_segment(segment)
-                estimated = segment.estimated or len(pieces) > 1
-                for end, qty in pieces:
-                    # The piece belongs to the interval it closes: at 00:00 that is the day before.
-                    day = local_day(interval_start(end))
-                    tce, co2 = accountant.tce_co2(r.energy, qty, day, region, province)
-                    if sign > 0:
-                        result.energy.append(
-                            EnergyPoint(self.unit_id, r.meter_id, r.energy, end, qty, tce, co2, estimated)
-                        )
-                    start = interval_start(end)
-                    if update.repeat or start < oldest_kept:
-                        continue
-                    totals = self.intervals.setdefault(start, [0.0, 0.0])
-                    totals[0] += sign * tce
-                    totals[1] += sign * co2
-                    touched.add(start)
-                if update.repeat:
-                    touched.update(interval_start(end) for end, _ in pieces)
+        for segment in update.removed:  # the segment a late reading split: take it back
+            self._book(ctx, meter_id, energy, *_fields(segment), -1.0, update.repeat)
+        for segment in update.added:
+            self._book(ctx, meter_id, energy, *_fields(segment), 1.0, update.repeat)
+
+    def _book(
+        self,
+        ctx: _MessageContext,
+        meter_id: str,
+        energy: str,
+        start_ms: int | None,
+        end_ms: int,
+        qty: float,
+        estimated: bool,
+        sign: float,
+        repeat: bool,
+    ) -> None:
+        """Count the segment ``qty`` in (``start_ms``, ``end_ms``] of a meter (``sign`` 1), or take
+        it back (``sign`` −1): split over the intervals it spans (:func:`split_segment`), each piece
+        converted to tce and tCO₂ on its day, written as an energy point (when counted) and added to
+        its interval's total. A ``repeat`` (a reading seen before) writes its points again and counts
+        nothing."""
+        pieces = _split(start_ms, end_ms, qty)
+        estimated = estimated or len(pieces) > 1
+        for end, piece in pieces:
+            start, day = ctx.interval_of(end)
+            tce, co2 = ctx.accountant.tce_co2(energy, piece, day, ctx.region, ctx.province)
+            if sign > 0:
+                ctx.points.append(
+                    EnergyPoint(self.unit_id, meter_id, energy, end, piece, tce, co2, estimated)
+                )
+            if repeat or start < ctx.oldest_kept:
+                continue
+            totals = self.intervals.get(start)
+            if totals is None:
+                totals = self.intervals[start] = [0.0, 0.0]
+            totals[0] += sign * tce
+            totals[1] += sign * co2
+            ctx.touched.add(start)
+        if repeat:
+            ctx.touched.update(interval_start(end) for end, _ in pieces)
 
     def _oldest_kept(self, policy: LedgerPolicy) -> int:
         """Start of the oldest interval the ledger keeps totals for."""
@@ -220,8 +308,10 @@ class UnitLedger:
             return 0
         return interval_start(self.newest_ts_ms - policy.lateness_ms) - INTERVAL_MS
 
-    def _forget_old_intervals(self, policy: LedgerPolicy) -> None:
-        oldest_kept = self._oldest_kept(policy)
+    def _forget_intervals_before(self, oldest_kept: int) -> None:
+        """Drop the totals of intervals older than ``oldest_kept`` (:meth:`_oldest_kept`)."""
+        if not self.intervals or min(self.intervals) >= oldest_kept:  # nothing to forget (usual)
+            return
         for start in [s for s in self.intervals if s < oldest_kept]:
             del self.intervals[start]
 
@@ -275,14 +365,77 @@ class UnitLedger:
         )
 
 
-def _limits(info: UnitInfo | None, r: Reading, accountant: Accountant) -> CounterLimits:
-    """The registry's limits for the reading's meter, in canonical uom."""
-    meter = info.meter(r.meter_id) if info else None
-    if meter is None:
-        return CounterLimits()
-    uom = meter.uom or r.uom
-    per_hour = accountant.rate_per_hour if r.kind == "rate" else accountant.quantity
+class _MessageContext:
+    """Applying one message: what its readings share (the unit's accountant, its grid region and
+    province for CO₂, its meters' registry entries by meter id), worked out once per message, and
+    what they produce (``result``; ``touched``: the interval starts whose totals changed)."""
+
+    __slots__ = (
+        "accountant",
+        "last_end",
+        "last_interval",
+        "lateness_ms",
+        "oldest_kept",
+        "points",
+        "policy",
+        "province",
+        "region",
+        "registry",
+        "result",
+        "touched",
+    )
+
+    def __init__(
+        self, accountant: Accountant, info: UnitInfo | None, policy: LedgerPolicy, result: LedgerResult
+    ) -> None:
+        self.accountant = accountant
+        self.policy = policy
+        self.lateness_ms = policy.lateness_ms
+        self.result = result
+        self.points = result.energy
+        self.touched: set[int] = set()
+        #: UnitLedger._oldest_kept, kept up to date as the unit's newest reading moves on
+        self.oldest_kept = 0
+        self.region = info.grid_region if info else None
+        self.province = info.region if info else None
+        #: meter_id → registry entry; the first entry wins, like UnitInfo.meter
+        self.registry = {m.meter_id: m for m in reversed(info.meters)} if info and info.meters else {}
+        #: the last interval_of: its ``end_ms`` and answer
+        self.last_end, self.last_interval = -1, (0, date.min)
+
+    def interval_of(self, end_ms: int) -> tuple[int, date]:
+        """The start of the interval a piece ending at ``end_ms`` closes, and the local day it counts
+        on: the day of the interval's start (a piece closing at 00:00 counts on the day before).
+        The readings of a scan share their time, so the last answer is kept."""
+        if end_ms != self.last_end:
+            start = interval_start(end_ms)
+            self.last_end, self.last_interval = end_ms, (start, local_day(start))
+        return self.last_interval
+
+    def limits(self, meter: MeterInfo, energy: str, kind: str, uom: str) -> CounterLimits:
+        """The limits of the registry entry ``meter`` for a reading of ``energy`` and ``kind`` in
+        ``uom``, in the energy's canonical uom."""
+        return _limits(self.accountant, energy, kind, uom, meter.uom, meter.register_max, meter.max_per_hour)
+
+
+# Cached: the same few meters come back with every message, and the worker reads each message's
+# registry record afresh, so there is no object to keep the limits on. A pure function of its
+# arguments (the accountant's unit tables never change).
+@lru_cache(maxsize=4096)
+def _limits(
+    accountant: Accountant,
+    energy: str,
+    kind: str,
+    uom: str,
+    meter_uom: str | None,
+    register_max: float | None,
+    max_per_hour: float | None,
+) -> CounterLimits:
+    """A registry meter's ``register_max`` and ``max_per_hour`` (in ``meter_uom``, or else the
+    reading's ``uom``) in the canonical uom of ``energy``, for a reading of ``kind``."""
+    uom = meter_uom or uom
+    per_hour = accountant.rate_per_hour if kind == "rate" else accountant.quantity
     return CounterLimits(
-        register_max=accountant.quantity(r.energy, meter.register_max, uom) if meter.register_max else None,
-        max_per_hour=per_hour(r.energy, meter.max_per_hour, uom) if meter.max_per_hour else None,
+        register_max=accountant.quantity(energy, register_max, uom) if register_max else None,
+        max_per_hour=per_hour(energy, max_per_hour, uom) if max_per_hour else None,
     )

@@ -17,7 +17,7 @@ def last_hour_tce(interval_tce: Mapping[int, Sequence[float]], newest_interval_s
     interval and the three before it.
     """
     first = newest_interval_start - HOUR_MS + INTERVAL_MS
-    return sum(v[0] for start, v in interval_tce.items() if first <= start <= newest_interval_start)
+    return sum([v[0] for start, v in interval_tce.items() if first <= start <= newest_interval_start])
 
 
 def hourly_ceiling(

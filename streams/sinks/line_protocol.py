@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import lru_cache
 
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n"})
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n"})
@@ -21,6 +22,8 @@ def escape_tag(text: str) -> str:
 
 
 def _field_value(value: float | int | str | bool) -> str | None:
+    if type(value) is float:  # the usual case, first
+        return repr(value) if math.isfinite(value) else None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -48,11 +51,23 @@ def encode_line(
             continue
         value = _field_value(raw)
         if value is not None:
-            parts.append(f"{escape_tag(key)}={value}")
+            parts.append(f"{_field_key(key)}={value}")
     if not parts:
         return None
+    return f"{_series(measurement, tuple(tags.items()))} {','.join(parts)} {ts_ms}"
+
+
+# A worker writes the same few series (measurement and tags) and field keys over and over: their
+# escaped text is cached, as escaping (str.translate) costs more than the rest of a line.
+
+
+@lru_cache(maxsize=65_536)
+def _series(measurement: str, tags: tuple[tuple[str, str | None], ...]) -> str:
+    """The measurement and its sorted, escaped tags (the part of a line before the fields)."""
     head = measurement.translate(_MEASUREMENT_ESCAPES)
-    tag_text = "".join(
-        f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v
-    )
-    return f"{head}{tag_text} {','.join(parts)} {ts_ms}"
+    return head + "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags) if v)
+
+
+@lru_cache(maxsize=1024)
+def _field_key(key: str) -> str:
+    return escape_tag(key)
