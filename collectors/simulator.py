@@ -396,6 +396,10 @@ class Fleet:
         if prev >= t_ms:
             raise ValueError(f"previous scan {prev} is not before this scan {t_ms}")
         readings: list[dict[str, Any]] = []
+        # An interval reading that covers more than a quarter hour (the day-by-day history) says
+        # where its period starts, so the worker spreads it over its intervals instead of counting
+        # a day's coal in the quarter hour before midnight.
+        period = {"start": prev} if t_ms - prev > 15 * MINUTE_MS else {}
         for m in unit.meters:
             curve = self._curves[m.meter_id]
             now = curve.integral(t_ms, self._cache)
@@ -417,6 +421,7 @@ class Fleet:
                     "value": value,
                     "uom": m.uom,
                     "ts": t_ms,
+                    **(period if m.kind == "interval" else {}),
                 }
             )
         return {"v": 1, "unit_id": unit.unit_id, "source": SOURCE, "seq": seq, "readings": readings}

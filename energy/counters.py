@@ -150,6 +150,7 @@ def counter_update(
     retention_ms: int = 2 * HOUR_MS,
     estimated: bool = False,
     swap_old_value: float | None = None,
+    start_ms: int | None = None,
 ) -> CounterUpdate:
     """Apply one reading (``value`` in canonical uom, per hour for rates) to ``state``.
 
@@ -173,8 +174,8 @@ def counter_update(
         raise CounterRejected("bad_swap", "a meter swap applies to cumulative registers only")
 
     if kind == "interval":
-        update = CounterUpdate(added=[Segment(None, ts_ms, value, estimated)])
-        _remember(state, ts_ms, [value, value, None, NORMAL, estimated], retention_ms)
+        update = CounterUpdate(added=[Segment(start_ms, ts_ms, value, estimated)])
+        _remember(state, ts_ms, [value, value, start_ms, NORMAL, estimated], retention_ms)
         return update
     if state.last_ts_ms is None:
         _remember(state, ts_ms, [value, 0.0, None, BASELINE, estimated], retention_ms)
@@ -192,6 +193,7 @@ def plain_update(
     limits: CounterLimits,
     retention_ms: int,
     estimated: bool,
+    start_ms: int | None = None,
 ) -> tuple[int | None, float] | None:
     """:func:`counter_update` for the reading nearly every reading is, without building its result.
 
@@ -208,8 +210,8 @@ def plain_update(
     if kind != state.kind or ts_ms in state.series or not value >= 0:
         return None
     if kind == "interval":
-        _remember(state, ts_ms, [value, value, None, NORMAL, estimated], retention_ms)
-        return None, value
+        _remember(state, ts_ms, [value, value, start_ms, NORMAL, estimated], retention_ms)
+        return start_ms, value
     last_ts = state.last_ts_ms
     if last_ts is None or ts_ms < last_ts:
         return None

@@ -186,6 +186,7 @@ class UnitLedger:
         kind: str = fields["kind"]
         uom: str = fields["uom"]
         old_value: float | None = fields["old_value"]
+        interval_from: int | None = fields["start_ms"]
         lateness_ms = ctx.lateness_ms
         newest = self.newest_ts_ms
         if newest is not None and ts_ms < newest - lateness_ms:
@@ -215,7 +216,7 @@ class UnitLedger:
         # building a CounterUpdate, or returns None, and counter_update applies the full rules.
         plain = None
         if old_value is None:
-            plain = plain_update(meter, kind, ts_ms, value, limits, lateness_ms, estimated)
+            plain = plain_update(meter, kind, ts_ms, value, limits, lateness_ms, estimated, interval_from)
         if plain is None:
             update = counter_update(
                 meter,
@@ -226,6 +227,7 @@ class UnitLedger:
                 retention_ms=lateness_ms,
                 estimated=estimated,
                 swap_old_value=old_value,
+                start_ms=interval_from,
             )
         if known is None:
             self.meters[meter_id] = meter

@@ -29,6 +29,9 @@ Quality = Literal["good", "estimated", "manual"]
 class Reading(BaseModel):
     """One meter value. ``ts_ms`` is the instant in epoch milliseconds (UTC).
 
+    An ``interval`` reading may give ``start`` (ISO-8601 or epoch ms): the quantity was used in
+    (start, ts] and is spread over the 15-minute intervals of that period; without it, the quantity
+    belongs to the interval ``ts`` closes.
     A cumulative reading with ``event = "meter_swap"`` reports a replaced meter: ``old_value`` is the
     old meter's final register and ``value`` the new meter's first, both in ``uom``.
     """
@@ -44,6 +47,7 @@ class Reading(BaseModel):
     quality: Quality = "good"
     event: Literal["meter_swap"] | None = None
     old_value: float | None = None
+    start_ms: int | None = Field(None, alias="start")
 
     @field_validator("value", "old_value")
     @classmethod
@@ -51,6 +55,17 @@ class Reading(BaseModel):
         if v is not None and not math.isfinite(v):
             raise ValueError("must be a finite number")
         return v
+
+    @field_validator("start_ms", mode="before")
+    @classmethod
+    def _start_to_epoch_ms(cls, v: Any) -> int | None:
+        return None if v is None else parse_ts_ms(v)
+
+    @model_validator(mode="after")
+    def _start_of_an_interval(self) -> Reading:
+        if self.start_ms is not None and (self.kind != "interval" or self.start_ms >= self.ts_ms):
+            raise ValueError("start is for interval readings and must be before ts")
+        return self
 
     @model_validator(mode="after")
     def _swap_has_old_value(self) -> Reading:
@@ -196,14 +211,16 @@ def _plain_message_validator() -> SchemaValidator:
     * ``ts``: an integer in range is taken natively, anything else goes to ``parse_ts_ms`` (which
       ``Reading._to_epoch_ms`` calls for every ``ts``);
     * ``event`` and ``old_value`` must be missing or null: a meter swap is left to the model, and
-      with it ``_swap_has_old_value``, which holds for every other reading.
+      with it ``_swap_has_old_value``, which holds for every other reading; likewise ``start``.
     """
 
     def text(longest: int) -> cs.ModelField:
         return cs.model_field(cs.str_schema(min_length=1, max_length=longest))
 
-    def absent() -> cs.ModelField:
-        return cs.model_field(cs.with_default_schema(cs.none_schema(), default=None))
+    def absent(alias: str | None = None) -> cs.ModelField:
+        return cs.model_field(
+            cs.with_default_schema(cs.none_schema(), default=None), validation_alias=alias
+        )
 
     reading_fields = {
         "meter_id": text(128),
@@ -226,6 +243,7 @@ def _plain_message_validator() -> SchemaValidator:
         ),
         "event": absent(),
         "old_value": absent(),
+        "start_ms": absent("start"),  # an interval with its start is left to the model
     }
     reading = cs.model_schema(
         Reading,
@@ -265,4 +283,5 @@ def reading_to_json(r: Reading) -> dict[str, Any]:
         "ts": r.ts_ms,
         "quality": r.quality,
         **({"event": r.event, "old_value": r.old_value} if r.event else {}),
+        **({"start": r.start_ms} if r.start_ms is not None else {}),
     }

@@ -43,7 +43,9 @@ def test_a_gap_over_several_intervals_is_split_across_them_and_marked_estimated(
     apply(ledger, reading(T0, 1000.0))
     result = apply(ledger, reading(T0 + 45 * MIN, 1090.0))  # 90 kWh over three intervals
     assert [(p.ts_ms, p.qty, p.estimated) for p in result.energy] == [
-        (T0 + 15 * MIN, 30.0, True), (T0 + 30 * MIN, 30.0, True), (T0 + 45 * MIN, 30.0, True),
+        (T0 + 15 * MIN, 30.0, True),
+        (T0 + 30 * MIN, 30.0, True),
+        (T0 + 45 * MIN, 30.0, True),
     ]
     assert [iv.start_ms for iv in result.intervals] == [T0, T0 + 15 * MIN, T0 + 30 * MIN]
     for iv in result.intervals:
@@ -60,7 +62,8 @@ def test_a_late_reading_corrects_the_interval_it_belongs_to_and_keeps_the_total(
     assert ledger.intervals[T0 + 15 * MIN][0] == pytest.approx(15 * KGCE_PER_KWH / 1000, rel=1e-9)
     # The points rewritten: the late reading's own and the next one's, both now exact.
     assert {(p.ts_ms, p.qty, p.estimated) for p in late.energy} == {
-        (T0 + 15 * MIN, 45.0, False), (T0 + 30 * MIN, 15.0, False),
+        (T0 + 15 * MIN, 45.0, False),
+        (T0 + 30 * MIN, 15.0, False),
     }
 
 
@@ -73,7 +76,11 @@ def test_readings_behind_the_lateness_window_are_rejected() -> None:
 
 def test_meter_events_and_registry_limits() -> None:
     info = UnitInfo(
-        unit_id="U1", name="n", region="江苏", grid_region="华东", industry="steel",
+        unit_id="U1",
+        name="n",
+        region="江苏",
+        grid_region="华东",
+        industry="steel",
         meters=(MeterInfo(meter_id="E1", uom="MWh", register_max=100.0, max_per_hour=6.0),),
     )
     ledger = UnitLedger("U1")
@@ -110,10 +117,50 @@ def test_a_reading_at_midnight_is_accounted_on_the_day_it_closes() -> None:
     ledger = UnitLedger("U1")
     water = {"meter_id": "W1", "energy": "fresh_water", "kind": "interval", "uom": "t", "value": 100.0}
     result = ledger.apply(
-        ParsedMessage("U1", "t", 0, readings=[
-            Reading.model_validate(water | {"ts": midnight}),
-            Reading.model_validate(water | {"ts": midnight + 15 * MIN}),
-        ]),
-        ACCOUNTANT, POLICY,
+        ParsedMessage(
+            "U1",
+            "t",
+            0,
+            readings=[
+                Reading.model_validate(water | {"ts": midnight}),
+                Reading.model_validate(water | {"ts": midnight + 15 * MIN}),
+            ],
+        ),
+        ACCOUNTANT,
+        POLICY,
     )
     assert [p.tce for p in result.energy] == pytest.approx([100 * 0.2571 / 1000, 100 * 0.0857 / 1000])
+
+
+def test_an_interval_reading_with_its_start_is_spread_over_its_period() -> None:
+    ledger = UnitLedger("U1")
+    day = {
+        "meter_id": "C1",
+        "energy": "raw_coal",
+        "kind": "interval",
+        "uom": "t",
+        "value": 96.0,
+        "ts": T0 + 24 * 60 * MIN,
+        "start": T0,
+    }
+    result = ledger.apply(
+        ParsedMessage("U1", "t", 0, readings=[Reading.model_validate(day)]),
+        ACCOUNTANT,
+        LedgerPolicy(lateness_ms=48 * 60 * MIN, hourly_tce_ceiling=25.0),
+    )
+    assert len(result.energy) == 96 and all(
+        p.qty == pytest.approx(1.0) and p.estimated for p in result.energy
+    )
+    assert sum(p.qty for p in result.energy) == pytest.approx(96.0, rel=1e-12)
+    # a day's coal spread out: 4 t an hour, 2.86 tce/h, no hourly-ceiling alert
+    assert not result.alerts
+
+
+def test_start_is_only_for_interval_readings_before_ts() -> None:
+    from pydantic import ValidationError
+
+    for bad in ({"kind": "cumulative", "start": T0}, {"kind": "interval", "start": T0 + MIN}):
+        with pytest.raises(ValidationError):
+            Reading.model_validate(
+                {"meter_id": "C1", "energy": "raw_coal", "value": 1.0, "uom": "t", "ts": T0 + MIN} | bad
+            )
