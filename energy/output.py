@@ -19,7 +19,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from energy.schema import MessageRejected, Rejection, parse_ts_ms
+from energy.schema import MessageRejected, Rejection, first_error, parse_ts_ms
 
 
 class OutputItem(BaseModel):
@@ -80,11 +80,6 @@ class ParsedOutput:
     rejections: list[Rejection] = field(default_factory=list)
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
-
-
 def is_output_message(doc: Any) -> bool:
     """Whether a decoded message is an output message (it has ``outputs``, not ``readings``)."""
     return isinstance(doc, dict) and "outputs" in doc and "readings" not in doc
@@ -96,13 +91,13 @@ def parse_output(doc: dict[str, Any]) -> ParsedOutput:
         env = OutputEnvelope.model_validate(doc)
     except ValidationError as exc:
         unit = doc.get("unit_id") if isinstance(doc.get("unit_id"), str) else None
-        raise MessageRejected(Rejection("bad_envelope", _first_error(exc), unit, doc)) from exc
+        raise MessageRejected(Rejection("bad_envelope", first_error(exc), unit, doc)) from exc
     parsed = ParsedOutput(unit_id=env.unit_id)
     for item in env.outputs:
         try:
             parsed.items.append(OutputItem.model_validate(item))
         except ValidationError as exc:
-            parsed.rejections.append(Rejection("bad_output", _first_error(exc), env.unit_id, item))
+            parsed.rejections.append(Rejection("bad_output", first_error(exc), env.unit_id, item))
     return parsed
 
 

@@ -150,7 +150,7 @@ def parse_ts_ms(v: Any) -> int:
     return ms
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "message"
     return f"{where}: {err['msg']}"
@@ -183,13 +183,13 @@ def parse_message(raw: bytes | str) -> ParsedMessage:
         env = Envelope.model_validate(doc)
     except ValidationError as exc:
         unit = doc.get("unit_id") if isinstance(doc.get("unit_id"), str) else None
-        raise MessageRejected(Rejection("bad_envelope", _first_error(exc), unit, doc)) from exc
+        raise MessageRejected(Rejection("bad_envelope", first_error(exc), unit, doc)) from exc
     parsed = ParsedMessage(unit_id=env.unit_id, source=env.source, seq=env.seq)
     for item in env.readings:
         try:
             parsed.readings.append(Reading.model_validate(item))
         except ValidationError as exc:
-            parsed.rejections.append(Rejection("bad_reading", _first_error(exc), env.unit_id, item))
+            parsed.rejections.append(Rejection("bad_reading", first_error(exc), env.unit_id, item))
     return parsed
 
 

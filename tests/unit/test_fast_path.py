@@ -44,8 +44,8 @@ from energy.schema import (
     ParsedMessage,
     Reading,
     Rejection,
-    _first_error,
     _text,
+    first_error,
     parse_message,
 )
 from streams.sinks.line_protocol import _MEASUREMENT_ESCAPES, encode_line, escape_tag
@@ -71,13 +71,13 @@ def models_parse(raw: bytes) -> ParsedMessage:
         env = Envelope.model_validate(doc)
     except ValidationError as exc:
         unit = doc.get("unit_id") if isinstance(doc.get("unit_id"), str) else None
-        raise MessageRejected(Rejection("bad_envelope", _first_error(exc), unit, doc)) from exc
+        raise MessageRejected(Rejection("bad_envelope", first_error(exc), unit, doc)) from exc
     parsed = ParsedMessage(unit_id=env.unit_id, source=env.source, seq=env.seq)
     for item in env.readings:
         try:
             parsed.readings.append(Reading.model_validate(item))
         except ValidationError as exc:
-            parsed.rejections.append(Rejection("bad_reading", _first_error(exc), env.unit_id, item))
+            parsed.rejections.append(Rejection("bad_reading", first_error(exc), env.unit_id, item))
     return parsed
 
 
