@@ -8,13 +8,17 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test check lint typecheck install influxd clean
+.PHONY: run test test-faults check lint typecheck install influxd clean
 
 run: install
 	$(VENV)/bin/energymon up
 
 test: install lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Fault tests not yet in `make test` (see tests/integration/test_restart.py for why).
+test-faults: install
+	ENERGYMON_FAULT_TESTS=1 $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_restart.py
 
 check: lint typecheck
 
