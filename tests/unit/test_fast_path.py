@@ -358,6 +358,10 @@ def ledger_messages(draw: st.DrawFn) -> list[list[Reading]]:
                 if kind == "cumulative" and draw(st.integers(min_value=0, max_value=29)) == 0:
                     doc.update(event="meter_swap", old_value=registers[meter_id] + 5.0, value=1.0)
                     registers[meter_id] = 1.0
+                if kind == "interval" and draw(st.booleans()):  # the period it was used in
+                    doc["start"] = doc["ts"] - draw(
+                        st.sampled_from([MIN, 5 * MIN, 15 * MIN, 45 * MIN, 3 * HOUR])
+                    )
                 seen.append(doc)
             batch.append(Reading.model_validate(doc))
         if batch:
