@@ -137,9 +137,17 @@ def create_app(settings: Settings) -> faust.App:
         raw = ledgers.get(unit_id.encode())
         return UnitLedger.from_json(orjson.loads(raw)) if raw else None
 
+    parsed_units: dict[str, tuple[bytes, UnitInfo]] = {}
+
     def unit_info(unit_id: str) -> UnitInfo | None:
+        """The unit's registry record, parsed once per version (a parse costs ~20 µs a message)."""
         raw = units.get(unit_id.encode())
-        return UnitInfo.from_json(raw) if raw else None
+        if not raw:
+            return None
+        cached = parsed_units.get(unit_id)
+        if cached is None or cached[0] != raw:
+            cached = parsed_units[unit_id] = (raw, UnitInfo.from_json(raw))
+        return cached[1]
 
     @app.agent(readings, concurrency=1)
     async def process_readings(stream: faust.StreamT[bytes]) -> None:
