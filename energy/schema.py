@@ -142,7 +142,10 @@ def parse_ts_ms(v: Any) -> int:
             raise ValueError(f"ts {v!r} is not ISO-8601") from exc
         if dt.tzinfo is None:
             raise ValueError(f"ts {v!r} has no UTC offset")
-        ms = round(dt.astimezone(UTC).timestamp() * 1000)
+        try:
+            ms = round(dt.astimezone(UTC).timestamp() * 1000)
+        except (OverflowError, ValueError) as exc:  # e.g. 0001-01-01T00:00:00+01:00
+            raise ValueError(f"ts {v!r} is outside 2000-01-01..2100-01-01") from exc
     else:
         raise ValueError("ts must be ISO-8601 with offset or epoch milliseconds")
     if not TS_MIN_MS <= ms < TS_MAX_MS:

@@ -73,3 +73,10 @@ def test_non_finite_values_are_refused() -> None:
                "uom": "kWh", "ts": 1_740_967_200_000}
     parsed = parse_message(message(readings=[reading]))
     assert not parsed.readings and parsed.rejections[0].rule == "bad_reading"
+
+
+def test_a_timestamp_that_overflows_is_a_bad_reading_not_a_crash() -> None:
+    reading = {"meter_id": "E1", "energy": "electricity", "kind": "interval", "value": 1.0,
+               "uom": "kWh", "ts": "0001-01-01T00:00:00+01:00"}
+    parsed = parse_message(message(readings=[reading]))
+    assert not parsed.readings and [r.rule for r in parsed.rejections] == ["bad_reading"]
