@@ -83,3 +83,19 @@ def sums_by_unit(influx: str, database: str, measurement: str) -> dict[str, tupl
         f'SELECT sum("tce"), sum("co2_t"), count("tce") FROM "{measurement}" GROUP BY "unit_id"',
     )
     return {s["tags"]["unit_id"]: (s["values"][0][1], s["values"][0][2], s["values"][0][3]) for s in series}
+
+
+def collect_records(consumer: Any, expected: int, deadline: float) -> list[Any]:
+    """Poll an assigned and positioned kafka-python consumer until it has ``expected`` records and
+    then one second more (to catch extras), or until ``deadline`` (time.monotonic())."""
+    records: list[Any] = []
+    quiet_until: float | None = None
+    while time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=200).values():
+            records.extend(batch)
+        if len(records) >= expected:
+            if quiet_until is None:
+                quiet_until = time.monotonic() + 1.0
+            elif time.monotonic() >= quiet_until:
+                break
+    return records

@@ -30,6 +30,7 @@ from energy.topics import READINGS, REGISTRY
 from energymon.localstack.broker import TansuBroker, create_topics
 from energymon.localstack.ports import free_port
 from energymon.settings import KafkaSettings, Settings, SimulatorSettings
+from tests.integration.pipeline_helpers import collect_records
 
 pytestmark = pytest.mark.integration
 
@@ -76,18 +77,7 @@ def consume_all(broker: str, topic: str, expected: int, timeout_s: float = 30.0)
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        records: list[ConsumerRecord] = []
-        quiet_until: float | None = None
-        while time.monotonic() < deadline:
-            batch = consumer.poll(timeout_ms=200)
-            for recs in batch.values():
-                records.extend(recs)
-            if len(records) >= expected:
-                if quiet_until is None:
-                    quiet_until = time.monotonic() + 1.0
-                elif time.monotonic() >= quiet_until:
-                    break
-        return records
+        return collect_records(consumer, expected, deadline)
     finally:
         consumer.close()
 

@@ -23,6 +23,7 @@ from energy.topics import REGISTRY
 from energymon.cli import app
 from energymon.localstack.broker import create_topics
 from energymon.registry_files import load_registry
+from tests.integration.pipeline_helpers import collect_records
 
 pytestmark = pytest.mark.integration
 
@@ -50,18 +51,7 @@ def records_after(
         consumer.assign(list(start))
         for tp, offset in start.items():
             consumer.seek(tp, offset)
-        records: list[ConsumerRecord] = []
-        deadline = time.monotonic() + timeout_s
-        quiet_until: float | None = None
-        while time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=200).values():
-                records.extend(batch)
-            if len(records) >= expected:
-                if quiet_until is None:
-                    quiet_until = time.monotonic() + 1.0
-                elif time.monotonic() >= quiet_until:
-                    break
-        return records
+        return collect_records(consumer, expected, time.monotonic() + timeout_s)
     finally:
         consumer.close()
 
