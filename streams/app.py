@@ -26,6 +26,7 @@ from energy.ledger import LedgerPolicy, UnitLedger
 from energy.registry import UnitInfo
 from energymon.settings import KafkaSettings, Settings
 from streams.processor import BatchProcessor, Totals
+from streams.recovery import SeekFirstTableManager
 from streams.sinks.influx_v1 import InfluxV1Writer, InfluxWriteRejected
 from streams.status import STATUS_FILE, write_status
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> faust.App:
         "web_enabled": settings.stream.web_port is not None,
         "web_port": settings.stream.web_port or 6066,
         "web_bind": "127.0.0.1",
+        "TableManager": SeekFirstTableManager,
     }
     if kafka.tansu:
         # tansu's ListOffsets reports the wrong end of multi-record batches, which breaks table
