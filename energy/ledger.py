@@ -86,9 +86,15 @@ class MeterEvent:
 
 @dataclass
 class LedgerResult:
-    """What applying one message produced. ``accepted`` counts readings used (first time or repeat)."""
+    """What applying one message produced. ``accepted`` counts readings used (first time or repeat).
+
+    ``energy`` holds every point to write (repeats included: a replay writes the same points again);
+    ``counted`` the pieces counted for the first time and ``withdrawn`` those a late reading took back
+    (positive figures, to subtract): what period totals must add (``energy.monitor``)."""
 
     energy: list[EnergyPoint] = field(default_factory=list)
+    counted: list[EnergyPoint] = field(default_factory=list)
+    withdrawn: list[EnergyPoint] = field(default_factory=list)
     intervals: list[UnitIntervalPoint] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
@@ -196,10 +202,16 @@ class UnitLedger:
                 f"the lateness window is {lateness_ms / 1000:.0f} s",
             )
         accountant = ctx.accountant
+        registered = ctx.registry.get(meter_id) if ctx.registry else None
+        raw_value: float = fields["value"]
+        if registered is not None and registered.multiplier != 1.0:  # CT/PT ratio: into the meter's uom
+            raw_value *= registered.multiplier
+            if old_value is not None:
+                old_value *= registered.multiplier
         if kind == "rate":
-            value = accountant.rate_per_hour(energy, fields["value"], uom)
+            value = accountant.rate_per_hour(energy, raw_value, uom)
         else:
-            value = accountant.quantity(energy, fields["value"], uom)
+            value = accountant.quantity(energy, raw_value, uom)
         if old_value is not None:
             old_value = accountant.quantity(energy, old_value, uom)
         meter = known = self.meters.get(meter_id)
@@ -209,7 +221,9 @@ class UnitLedger:
             raise CounterRejected(
                 "energy_changed", f"meter {meter_id} measures {meter.energy}, reading says {energy}"
             )
-        registered = ctx.registry.get(meter_id) if ctx.registry else None
+        # A sub-meter's energy is inside its main meter's: its points are written, its quantities
+        # are not added to the unit's interval totals again.
+        counts = registered is None or registered.role == "main"
         limits = NO_LIMITS if registered is None else ctx.limits(registered, energy, kind, uom)
         estimated = fields["quality"] == "estimated"
         # Nearly every reading simply continues its meter's series: plain_update counts it without
@@ -243,10 +257,10 @@ class UnitLedger:
                     ctx.interval_of(ts_ms)
                 start, day = ctx.last_interval
                 tce, co2 = accountant.tce_co2(energy, qty, day, ctx.region, ctx.province)
-                ctx.points.append(
-                    EnergyPoint(self.unit_id, meter_id, energy, ts_ms, qty, tce, co2, estimated)
-                )
-                if start >= ctx.oldest_kept:
+                point = EnergyPoint(self.unit_id, meter_id, energy, ts_ms, qty, tce, co2, estimated)
+                ctx.points.append(point)
+                ctx.counted.append(point)
+                if counts and start >= ctx.oldest_kept:
                     totals = self.intervals.get(start)
                     if totals is None:
                         totals = self.intervals[start] = [0.0, 0.0]
@@ -254,7 +268,7 @@ class UnitLedger:
                     totals[1] += co2
                     ctx.touched.add(start)
             else:
-                self._book(ctx, meter_id, energy, start_ms, ts_ms, qty, estimated, 1.0, False)
+                self._book(ctx, meter_id, energy, start_ms, ts_ms, qty, estimated, 1.0, False, counts)
             return
         if update.repeat:
             ctx.result.repeats += 1
@@ -263,9 +277,9 @@ class UnitLedger:
                 MeterEvent(self.unit_id, meter_id, ts_ms, update.event, f"register {r.value:g} {r.uom}")
             )
         for segment in update.removed:  # the segment a late reading split: take it back
-            self._book(ctx, meter_id, energy, *_fields(segment), -1.0, update.repeat)
+            self._book(ctx, meter_id, energy, *_fields(segment), -1.0, update.repeat, counts)
         for segment in update.added:
-            self._book(ctx, meter_id, energy, *_fields(segment), 1.0, update.repeat)
+            self._book(ctx, meter_id, energy, *_fields(segment), 1.0, update.repeat, counts)
 
     def _book(
         self,
@@ -278,22 +292,25 @@ class UnitLedger:
         estimated: bool,
         sign: float,
         repeat: bool,
+        counts: bool = True,
     ) -> None:
         """Count the segment ``qty`` in (``start_ms``, ``end_ms``] of a meter (``sign`` 1), or take
         it back (``sign`` −1): split over the intervals it spans (:func:`split_segment`), each piece
         converted to tce and tCO₂ on its day, written as an energy point (when counted) and added to
-        its interval's total. A ``repeat`` (a reading seen before) writes its points again and counts
-        nothing."""
+        its interval's total (unless the meter does not ``counts`` in unit totals: a sub-meter). A
+        ``repeat`` (a reading seen before) writes its points again and counts nothing."""
         pieces = _split(start_ms, end_ms, qty)
         estimated = estimated or len(pieces) > 1
         for end, piece in pieces:
             start, day = ctx.interval_of(end)
             tce, co2 = ctx.accountant.tce_co2(energy, piece, day, ctx.region, ctx.province)
+            point = EnergyPoint(self.unit_id, meter_id, energy, end, piece, tce, co2, estimated)
             if sign > 0:
-                ctx.points.append(
-                    EnergyPoint(self.unit_id, meter_id, energy, end, piece, tce, co2, estimated)
-                )
-            if repeat or start < ctx.oldest_kept:
+                ctx.points.append(point)
+            if repeat:
+                continue
+            (ctx.counted if sign > 0 else ctx.result.withdrawn).append(point)
+            if not counts or start < ctx.oldest_kept:
                 continue
             totals = self.intervals.get(start)
             if totals is None:
@@ -374,6 +391,7 @@ class _MessageContext:
 
     __slots__ = (
         "accountant",
+        "counted",
         "last_end",
         "last_interval",
         "lateness_ms",
@@ -395,6 +413,7 @@ class _MessageContext:
         self.lateness_ms = policy.lateness_ms
         self.result = result
         self.points = result.energy
+        self.counted = result.counted
         self.touched: set[int] = set()
         #: UnitLedger._oldest_kept, kept up to date as the unit's newest reading moves on
         self.oldest_kept = 0

@@ -76,13 +76,13 @@ def _body(
             if level == "red":
                 return f"{lead}预计达到配额的 {_num(value)}%"
             if level == "yellow":
-                return f"{lead}已用配额的 {_num(value)}%，快于进度 {_num(threshold)}%"
+                return f"{lead}预计达到配额的 {_num(value)}%，超过预警线 {_num(threshold)}%"
             return f"{lead}回到进度以内（三级），预计达到配额的 {_num(value)}%"
         lead = f"{unit_name}: {year} {en_subject}"
         if level == "red":
             return f"{lead} projected at {_num(value)}% of its cap"
         if level == "yellow":
-            return f"{lead} at {_num(value)}% of its cap, ahead of the {_num(threshold)}% schedule"
+            return f"{lead} projected at {_num(value)}% of its cap, above the {_num(threshold)}% warning line"
         return f"{lead} back on track (level 3), projected at {_num(value)}% of its cap"
     if lang == "zh":
         against = "同比" if basis == "yoy" else "较基准年"

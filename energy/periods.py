@@ -102,6 +102,25 @@ def _fixed(x: float) -> int:
     return round(x * SCALE)
 
 
+#: A figure (tce, tCO₂, …) in the millionths the totals are kept in (raises ValueError if not finite).
+scaled = _fixed
+
+
+def energy_key(energy: str, excluded: str | None = None) -> str:
+    """The totals key of an energy counted (``excluded`` None) or kept apart (feedstock, renewable)."""
+    return f"e:{energy}" if excluded is None else f"x:{excluded}:{energy}"
+
+
+def output_key(product_id: str | None) -> str:
+    """The totals key of a product's output quantity and value (None: output value alone)."""
+    return f"p:{product_id or ''}"
+
+
+def product_key(product_id: str) -> str:
+    """The totals key of the energy attributed to a product."""
+    return f"m:{product_id}"
+
+
 @dataclass(frozen=True)
 class Totals:
     """A unit's totals over one period.
@@ -166,14 +185,13 @@ class UnitPeriods:
         ``energy``; negative to withdraw a piece. ``excluded`` (``feedstock`` / ``renewable``, the
         meter's ``MeterInfo.excluded``) keeps it out of the dual-control totals. Feed main meters only:
         a sub-meter's energy is already in its main meter's."""
-        key = f"e:{energy}" if excluded is None else f"x:{excluded}:{energy}"
-        self._add(ts_ms, key, _fixed(tce), _fixed(co2_t))
+        self._add(ts_ms, energy_key(energy, excluded), _fixed(tce), _fixed(co2_t))
 
     def add_product_energy(self, ts_ms: int, product_id: str, tce: float, co2_t: float) -> None:
         """Attribute an energy piece ending at ``ts_ms`` (tce, tCO₂; negative to withdraw) to a product
         whose ``ProductInfo.meters`` list the piece's meter (see :func:`product_ids_for_meter`). This
         counts in no unit total; it is only the numerator of the product's energy per unit."""
-        self._add(ts_ms, f"m:{product_id}", _fixed(tce), _fixed(co2_t))
+        self._add(ts_ms, product_key(product_id), _fixed(tce), _fixed(co2_t))
 
     def add_output(
         self, ts_ms: int, product_id: str | None, quantity: float, value_10k_yuan: float = 0.0
@@ -181,7 +199,13 @@ class UnitPeriods:
         """Add an output report for the period ending at ``ts_ms``: ``quantity`` of ``product_id`` in the
         product's uom (t, m², 重量箱) and its output value ``value_10k_yuan`` (万元, comparable prices);
         negative to withdraw. ``product_id`` None: output value alone (``quantity`` then 0)."""
-        self._add(ts_ms, f"p:{product_id or ''}", _fixed(quantity), _fixed(value_10k_yuan))
+        self._add(ts_ms, output_key(product_id), _fixed(quantity), _fixed(value_10k_yuan))
+
+    def add_scaled(self, ts_ms: int, key: str, a: int, b: int) -> None:
+        """Add pieces already in millionths (:func:`scaled`) under ``key`` (:func:`energy_key`,
+        :func:`product_key`): what :meth:`add` does after rounding, for callers that sum many pieces of
+        one interval first (the sum of the rounded pieces, so totals stay exact under withdrawal)."""
+        self._add(ts_ms, key, a, b)
 
     def _add(self, ts_ms: int, key: str, a: int, b: int) -> None:
         start = interval_start(ts_ms)
@@ -211,6 +235,49 @@ class UnitPeriods:
                 bucket.extend([0] * (2 * i + 2 - len(bucket)))
             bucket[2 * i] += a
             bucket[2 * i + 1] += b
+
+    def merge(self, other: UnitPeriods) -> None:
+        """Add every total of ``other`` into this one, exactly (integers), as if its pieces had been
+        added here: a journal of recent pieces folded into a unit's full history. Buckets older than
+        this object's horizons after the merge are dropped, as :meth:`add` would."""
+        if other._newest is None:
+            return
+        if self._newest is None or other._newest > self._newest:
+            self._advance(other._newest)
+        if other._first is not None and (self._first is None or other._first < self._first):
+            self._first = other._first
+        mapping = []
+        for key in other._keys:
+            i = self._index.get(key)
+            if i is None:
+                i = self._index[key] = len(self._keys)
+                self._keys.append(key)
+            mapping.append(i)
+        for mine, theirs, lo in zip(
+            (self._iv, self._hr, self._dy, self._mo, self._yr),
+            (other._iv, other._hr, other._dy, other._mo, other._yr),
+            self._lo,
+            strict=True,
+        ):
+            for k, bucket in theirs.items():
+                if k < lo:
+                    continue
+                target = mine.get(k)
+                if target is None:
+                    target = mine[k] = []
+                n = len(bucket)
+                for j, i in enumerate(mapping):
+                    if 2 * j >= n:
+                        break
+                    if len(target) < 2 * i + 2:
+                        target.extend([0] * (2 * i + 2 - len(target)))
+                    target[2 * i] += bucket[2 * j]
+                    if 2 * j + 1 < n:
+                        target[2 * i + 1] += bucket[2 * j + 1]
+
+    def bucket_count(self) -> int:
+        """How many buckets are kept (a measure of the stored size: ~100 bytes of JSON each)."""
+        return len(self._iv) + len(self._hr) + len(self._dy) + len(self._mo) + len(self._yr)
 
     def _advance(self, newest: int) -> None:
         self._newest = newest
@@ -286,6 +353,15 @@ class UnitPeriods:
         vector = self._span(start, end, fraction)
         return None if vector is None else self._make(vector)
 
+    def year_to(self, at_ts_ms: int) -> Totals | None:
+        """Totals from 1 January of the local year of ``at_ts_ms`` up to ``at_ts_ms``, its last day
+        counted in the share of the day elapsed (pro rata, as :meth:`same_period_last_year`): the
+        year to date cut at a time before the newest data. None when a bucket needed is gone."""
+        today = reference_day(at_ts_ms)
+        fraction = (at_ts_ms - local_midnight_ms(today)) / DAY_MS
+        vector = self._span(date(today.year, 1, 1), today, fraction, partial=True)
+        return None if vector is None else self._make(vector)
+
     def year_totals(self, year: int) -> Totals | None:
         """Totals of a whole calendar ``year``; None unless the data covers it from 1 January and goes on
         into the next year, and its bucket is still kept."""
@@ -325,10 +401,11 @@ class UnitPeriods:
             and self._newest >= local_midnight_ms(date(year + 1, 1, 1))
         )
 
-    def _span(self, start: date, end: date, fraction: float) -> list[float] | None:
+    def _span(self, start: date, end: date, fraction: float, partial: bool = False) -> list[float] | None:
         """Scaled sum of the days ``start`` … ``end`` − 1 plus ``fraction`` of ``end``; whole months
-        from month buckets. None when the data began after ``start`` or a bucket needed is gone."""
-        if self._first is None or self._first > local_midnight_ms(start):
+        from month buckets. None when a bucket needed is gone, or, unless ``partial``, when the data
+        began after ``start``."""
+        if not partial and (self._first is None or self._first > local_midnight_ms(start)):
             return None
         _, _, lo_dy, lo_mo, _ = self._lo
         acc: list[int] = []

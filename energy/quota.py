@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Literal
 
@@ -224,13 +224,46 @@ def _intensity(
     )
 
 
-def quota_progress(targets: YearTargets, periods: UnitPeriods, at_ts_ms: int) -> QuotaProgress:
+def intensity_window(
+    periods: UnitPeriods, at_ts_ms: int, output_through_ms: int | None
+) -> tuple[Totals, int]:
+    """The year-to-date totals an intensity divides, and the time they run to.
+
+    Energy and output reports arrive on their own (two topics, and output is often reported late):
+    the intensity is taken over the span both cover, up to ``min(at_ts_ms, output_through_ms)``
+    (``output_through_ms``: the end of the newest output report, epoch ms). Energy is cut there when
+    output lags; output is cut at ``at_ts_ms`` when it runs ahead (the last day pro rata, see
+    :meth:`UnitPeriods.year_to`). Without ``output_through_ms``: the year to date as it stands."""
+    ytd = periods.totals("year", at_ts_ms)
+    if output_through_ms is None or output_through_ms == at_ts_ms:
+        return ytd, at_ts_ms
+    if output_through_ms < at_ts_ms:
+        cut = periods.year_to(output_through_ms)
+        if cut is None or reference_day(output_through_ms).year != reference_day(at_ts_ms).year:
+            return ytd, at_ts_ms
+        return _with_output(cut, ytd), output_through_ms
+    cut = periods.year_to(at_ts_ms)
+    if cut is None:
+        return ytd, at_ts_ms
+    return _with_output(ytd, cut), at_ts_ms
+
+
+def _with_output(energy: Totals, output: Totals) -> Totals:
+    """``energy``'s energy figures with ``output``'s output quantities and value."""
+    return replace(energy, output_value_10k_yuan=output.output_value_10k_yuan, output=output.output)
+
+
+def quota_progress(
+    targets: YearTargets, periods: UnitPeriods, at_ts_ms: int, output_through_ms: int | None = None
+) -> QuotaProgress:
     """The unit's progress against ``targets`` with the data up to ``at_ts_ms`` (epoch ms), whose local
-    year must be ``targets.year`` (raises ValueError otherwise)."""
+    year must be ``targets.year`` (raises ValueError otherwise). Intensities are taken over the span
+    that energy and output reports both cover (:func:`intensity_window`)."""
     year = reference_day(at_ts_ms).year
     if targets.year != year:
         raise ValueError(f"targets are for {targets.year}, the time asked is in {year}")
     ytd = periods.totals("year", at_ts_ms)
+    intensity_ytd, intensity_at = intensity_window(periods, at_ts_ms, output_through_ms)
     shares = periods.monthly_shares(year - 1)
     projection: Projection = "linear"
     share = schedule_share(at_ts_ms)
@@ -238,7 +271,7 @@ def quota_progress(targets: YearTargets, periods: UnitPeriods, at_ts_ms: int) ->
         seasonal = schedule_share(at_ts_ms, shares)
         if seasonal > 0:
             projection, share = "seasonal", seasonal
-    last_year = periods.same_period_last_year("year", at_ts_ms)
+    last_year = periods.same_period_last_year("year", intensity_at)
     last_year_whole = periods.year_totals(year - 1)
     base_year_number = targets.base_year if targets.base_year is not None else year - 1
     base_year = periods.year_totals(base_year_number) if base_year_number < year else None
@@ -251,7 +284,7 @@ def quota_progress(targets: YearTargets, periods: UnitPeriods, at_ts_ms: int) ->
         co2=_total(ytd.co2_t, targets.co2_cap_t, share),
         energy_intensity=_intensity(
             "tce",
-            ytd,
+            intensity_ytd,
             last_year,
             last_year_whole,
             base_year,
@@ -262,7 +295,7 @@ def quota_progress(targets: YearTargets, periods: UnitPeriods, at_ts_ms: int) ->
         ),
         co2_intensity=_intensity(
             "co2_t",
-            ytd,
+            intensity_ytd,
             last_year,
             last_year_whole,
             base_year,
@@ -276,14 +309,17 @@ def quota_progress(targets: YearTargets, periods: UnitPeriods, at_ts_ms: int) ->
     )
 
 
-def product_energy(product: ProductInfo, periods: UnitPeriods, at_ts_ms: int) -> float | None:
+def product_energy(
+    product: ProductInfo, periods: UnitPeriods, at_ts_ms: int, output_through_ms: int | None = None
+) -> float | None:
     """单位产品综合能耗 year to date at ``at_ts_ms``: kgce per unit of the product's output (its ``uom``).
 
     The numerator is the energy of the product's meters (:meth:`UnitPeriods.add_product_energy`), or,
     when it lists none, the unit's whole energy *including* feedstock and renewable energy (GB/T 2589
     综合能耗 counts all energy used; the dual-control exclusions apply to the cap, not to a product's
-    energy standard). None without output of the product."""
-    ytd = periods.totals("year", at_ts_ms)
+    energy standard). Energy and output are taken over the span both cover (:func:`intensity_window`).
+    None without output of the product."""
+    ytd, _ = intensity_window(periods, at_ts_ms, output_through_ms)
     quantity = ytd.output.get(product.product_id, 0.0)
     if quantity <= 0:
         return None

@@ -23,10 +23,12 @@ class MeterInfo(BaseModel):
     ``multiplier`` scales what the meter reports (CT/PT ratio) into ``uom``; ``register_max`` is the
     value at which a cumulative register rolls over to zero and ``max_per_hour`` the largest
     plausible consumption per hour, both in ``uom`` (a delta above it is rejected as
-    ``implausible_rate``; None: no such check). ``role`` is ``main`` (counts in the unit's total)
-    or ``sub`` (a sub-meter below a main one, shown but not added again). ``excluded`` takes a main
-    meter's energy out of the total under dual control: ``feedstock`` (原料用能, 发改环资〔2022〕803号)
-    or ``renewable`` (新增可再生能源) — still accounted and shown, not counted against the cap.
+    ``implausible_rate``; None: no such check). ``role`` is ``main`` (counts in the unit's total),
+    ``sub`` (a sub-meter below a main one, shown but not added again) or ``monthly`` (a whole-month
+    statistic checked against the sum of the days, ``energy.operational``; counted in no total).
+    ``excluded`` takes a main meter's energy out of the total under dual control: ``feedstock``
+    (原料用能, 发改环资〔2022〕803号) or ``renewable`` (新增可再生能源) — still accounted and shown,
+    not counted against the cap.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -38,7 +40,7 @@ class MeterInfo(BaseModel):
     multiplier: float = Field(1.0, gt=0, allow_inf_nan=False)
     register_max: float | None = Field(None, gt=0, allow_inf_nan=False)
     max_per_hour: float | None = Field(None, gt=0, allow_inf_nan=False)
-    role: Literal["main", "sub"] = "main"
+    role: Literal["main", "sub", "monthly"] = "main"
     excluded: Literal["feedstock", "renewable"] | None = None
 
 
