@@ -27,6 +27,7 @@ from energymon.settings import Settings
 from streams.status import STATUS_FILE, read_status
 
 CST = timezone(timedelta(hours=8))
+PERCENTS = ("used_pct", "schedule_pct", "projected_pct")
 LEVEL_STYLE = {"red": "bold red", "orange": "dark_orange", "yellow": "yellow", "green": "green"}
 
 
@@ -111,7 +112,7 @@ class LiveView:
             figures.add_row("InfluxDB write retries", f"{status['influx_retries']:,}")
             levels = collections.Counter(status.get("levels", {}).values())
             figures.add_row(
-                "units by warning level",
+                "units by dual-control level",
                 "  ".join(
                     f"[{LEVEL_STYLE[lv]}]{lv} {levels.get(lv, 0)}[/]" for lv in ("red", "yellow", "green")
                 ),
@@ -125,6 +126,17 @@ class LiveView:
             state = "[green]running[/]" if child.alive else f"[red]exited ({child.returncode})[/]"
             procs.add_row(child.name, state, str(child.log_path))
 
+        risk = Table(title="units most at risk (year-end projection against the energy cap)", min_width=60)
+        for column in ("unit", "level", "used %", "schedule %", "projected %"):
+            risk.add_column(column, justify="left" if column in ("unit", "level") else "right")
+        for unit in (status or {}).get("at_risk", []):
+            style = LEVEL_STYLE.get(unit["level"], "")
+            risk.add_row(
+                unit["unit_id"],
+                f"[{style}]{unit['level']}[/]",
+                *(f"{unit[k]:.1f}" if k in unit else "—" for k in PERCENTS),
+            )
+
         alerts = Table(title=f"last alerts ({tail.total} in all)", min_width=60)
         for column in ("time (CST)", "unit", "rule", "state", "value / threshold"):
             alerts.add_column(column)
@@ -134,4 +146,4 @@ class LiveView:
             alerts.add_row(
                 when, a.unit_id, a.rule, f"[{style}]{a.state}[/]", f"{a.value:.2f} / {a.threshold:g} {a.uom}"
             )
-        return Group(figures, procs, alerts)
+        return Group(figures, risk, procs, alerts)

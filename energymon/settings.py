@@ -149,6 +149,12 @@ class StreamSettings(BaseModel):
         "mee_grid_average", description="CO₂ factor series for electricity (see energy/data/co2_factors.csv)."
     )
     grid_region: str | None = Field(None, description="Default grid region/province for CO₂ factors.")
+    fold_buckets: int = Field(
+        200, ge=1, description="Fold a unit's period journal into its archive at this many buckets."
+    )
+    fold_every_s: float = Field(
+        60.0, gt=0, description="…or when this many seconds passed since the unit's last fold."
+    )
 
 
 class AlertSettings(_SecretFiles):
@@ -156,6 +162,15 @@ class AlertSettings(_SecretFiles):
 
     hourly_tce_ceiling: float = Field(
         25.0, gt=0, description="Raise `hourly_ceiling` when a unit uses more than this many tce in an hour."
+    )
+    lang: Literal["zh", "en", "both"] = Field("zh", description="Language of alert messages.")
+    silent_intervals: int = Field(4, ge=1, description="A meter is silent after this many 15-min intervals.")
+    completeness_min_pct: float = Field(90.0, ge=0, le=100, description="Daily data completeness floor (%).")
+    spike_factor: float = Field(2.0, ge=1, description="An hour above this × its baseline is a spike.")
+    spike_min_tce: float = Field(0.1, ge=0, description="…and at least this many tce above it.")
+    spike_baseline_days: int = Field(7, ge=1, description="Days in the moving baseline of each hour of day.")
+    day_month_max_deviation_pct: float = Field(
+        5.0, ge=0, description="Largest deviation of the days' sum from a monthly report (%)."
     )
     webhook_url: str | None = Field(None, description="POST every alert as JSON here.")
     webhook_secret: SecretStr | None = None

@@ -63,6 +63,7 @@ from energy.ledger import LedgerPolicy, UnitLedger
 from energy.registry import UnitInfo
 from energy.schema import parse_message
 from streams.processor import BatchProcessor
+from streams.state import UnitStateStore
 
 #: 2026-01-05 00:00 Asia/Shanghai (a Monday): the first scan of every run.
 START_MS = 1_767_542_400_000
@@ -158,12 +159,13 @@ def run_ledger(work: Workload, accountant: Accountant, policy: LedgerPolicy) -> 
 def run_processor(work: Workload, accountant: Accountant, policy: LedgerPolicy) -> tuple[int, int]:
     """(c): the worker's batch step; returns (lines, rejections)."""
     processor = BatchProcessor(accountant, policy)
-    store: dict[str, UnitLedger] = {}
+    table: dict[bytes, bytes] = {}
+    states = UnitStateStore(table)
     lines = rejected = 0
     messages = work.messages
     for i in range(0, len(messages), BATCH):
-        out = processor.process(messages[i : i + BATCH], store.get, work.infos.get)
-        store.update(out.ledgers)
+        out = processor.process(messages[i : i + BATCH], states, work.infos.get)
+        table.update(states.end_batch())
         lines += len(out.lines)
         rejected += len(out.rejected)
     return lines, rejected

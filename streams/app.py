@@ -17,17 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import faust
-import orjson
+from kafka.partitioner.default import murmur2
 from pydantic import ValidationError
 
 from energy import topics
 from energy.accounting import Accountant, AccountingOptions
-from energy.ledger import LedgerPolicy, UnitLedger
+from energy.ledger import LedgerPolicy
+from energy.operational import OperationalRules
 from energy.registry import UnitInfo
 from energymon.settings import KafkaSettings, Settings
-from streams.processor import BatchProcessor, Totals
+from streams.processor import BatchOutput, BatchProcessor, Totals
 from streams.recovery import SeekFirstTableManager
 from streams.sinks.influx_v1 import InfluxV1Writer, InfluxWriteRejected
+from streams.state import UnitStateStore, unit_of_key
 from streams.status import STATUS_FILE, write_status
 
 log = logging.getLogger("energymon.streams")
@@ -54,6 +56,38 @@ def broker_credentials(kafka: KafkaSettings) -> Any:
     if context is not None:
         return faust.SSLCredentials(context)
     return None
+
+
+class UnitTable(faust.Table[bytes, bytes]):
+    """A table whose keys ``<unit>`` and ``<unit>|…`` all go to the unit's partition: the one the
+    producer's default partitioner (murmur2 of the key, as kafka-python and aiokafka do it) gives the
+    unit's `readings` messages, keyed by unit id."""
+
+    def partition_for_key(self, key: Any) -> int | None:
+        partitions: int = self.partitions or self.app.conf.topic_partitions
+        return int(murmur2(unit_of_key(key)) & 0x7FFFFFFF) % partitions
+
+
+def operational_rules(settings: Settings) -> OperationalRules:
+    """The data-quality rules' thresholds from the settings."""
+    a = settings.alerts
+    return OperationalRules(
+        lateness_ms=settings.stream.lateness_s * 1000,
+        silent_intervals=a.silent_intervals,
+        completeness_min_pct=a.completeness_min_pct,
+        spike_factor=a.spike_factor,
+        spike_min_tce=a.spike_min_tce,
+        spike_baseline_days=a.spike_baseline_days,
+        day_month_max_deviation_pct=a.day_month_max_deviation_pct,
+    )
+
+
+def at_risk(watch: dict[str, dict[str, Any]], top: int = 10) -> list[dict[str, Any]]:
+    """The ``top`` units with the highest projected use of their cap, for the live view."""
+    ranked = sorted(
+        (u for u in watch.items() if "projected_pct" in u[1]), key=lambda u: -float(u[1]["projected_pct"])
+    )
+    return [{"unit_id": unit_id, **figures} for unit_id, figures in ranked[:top]]
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -86,7 +120,9 @@ def create_app(settings: Settings) -> faust.App:
         )
     app = faust.App(settings.stream.app_id, **conf)
 
-    readings = app.topic(topics.READINGS, key_serializer="raw", value_serializer="raw")
+    # Output reports go through the same agent as readings: both change a unit's state, and one
+    # agent per unit state keeps the order of its changes (the topics are partitioned alike).
+    readings = app.topic(topics.READINGS, topics.OUTPUT, key_serializer="raw", value_serializer="raw")
     rejected = app.topic(topics.READINGS_REJECTED, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(topics.ALERTS, key_serializer="raw", value_serializer="raw")
     registry = app.topic(topics.REGISTRY, key_serializer="raw", value_serializer="raw")
@@ -102,10 +138,12 @@ def create_app(settings: Settings) -> faust.App:
             key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
         ),
         "partitions": kafka.topic_partitions,
-        "use_partitioner": True,
     }
-    ledgers = app.Table("ledgers", **table_options)
-    units = app.Table("units", **table_options)
+    # A unit's record and its archive (`<unit>|periods`) go to the unit's changelog partition, in
+    # the order written (streams.state explains why the order matters).
+    ledgers = UnitTable(app, name="ledgers", beacon=app.tables.beacon, **table_options, use_partitioner=False)
+    app.tables.add(ledgers)
+    units = app.Table("units", **table_options, use_partitioner=True)
 
     stream_settings = settings.stream
     processor = BatchProcessor(
@@ -120,6 +158,8 @@ def create_app(settings: Settings) -> faust.App:
             lateness_ms=stream_settings.lateness_s * 1000,
             hourly_tce_ceiling=settings.alerts.hourly_tce_ceiling,
         ),
+        lang=settings.alerts.lang,
+        rules=operational_rules(settings),
     )
     influx = settings.influx
     writer = InfluxV1Writer(
@@ -132,12 +172,13 @@ def create_app(settings: Settings) -> faust.App:
         max_backoff_s=influx.retry_max_backoff_s,
     )
     totals = Totals()
-    levels: dict[str, str] = {}
+    levels: dict[str, str] = {}  # unit → dual-control level
+    watch: dict[str, dict[str, Any]] = {}  # unit → its newest quota figures
     status = {"influx_rejected_batches": 0, "alerts": 0}
 
-    def load_ledger(unit_id: str) -> UnitLedger | None:
-        raw = ledgers.get(unit_id.encode())
-        return UnitLedger.from_json(orjson.loads(raw)) if raw else None
+    states = UnitStateStore(
+        ledgers, fold_buckets=stream_settings.fold_buckets, fold_every_s=stream_settings.fold_every_s
+    )
 
     parsed_units: dict[str, tuple[bytes, UnitInfo]] = {}
 
@@ -154,30 +195,44 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(readings, concurrency=1)
     async def process_readings(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take(stream_settings.batch_max, within=stream_settings.batch_within_s):
-            out = processor.process(batch, load_ledger, unit_info)
-            if out.lines:
-                try:
-                    await writer.write(out.lines)
-                except InfluxWriteRejected as exc:
-                    # Our own encoder produced something InfluxDB refuses: a bug to see, not to retry.
-                    status["influx_rejected_batches"] += 1
-                    log.error("%s (batch of %d lines dropped)", exc, len(out.lines))
-            pending = [
-                await rejected.send(key=key.encode() if key else None, value=value)
-                for key, value in out.rejected
-            ]
-            pending += [
-                await alerts.send(key=a.unit_id.encode(), value=a.to_json()) for a in out.alerts
-            ]
-            if pending:
-                await asyncio.gather(*pending)
-            for unit_id, ledger in out.ledgers.items():
-                ledgers[unit_id.encode()] = orjson.dumps(ledger.to_json())
-                levels[unit_id] = ledger.level()
+            try:
+                out = await carry_out(batch)
+            except BaseException:
+                # The cached unit states may hold this batch's effects, not stored: read them from the
+                # table again when the batch comes back.
+                states.forget()
+                raise
+            for key, value in states.end_batch():
+                ledgers[key] = value
+            levels.update(out.levels)
+            for unit_id, unit_status in out.statuses.items():
+                f = unit_status.fields
+                watch[unit_id] = {
+                    "level": unit_status.level,
+                    **{k: f[k] for k in ("used_pct", "schedule_pct", "projected_pct") if k in f},
+                }
             totals.add(out)
             status["alerts"] += len(out.alerts)
             for a in out.alerts:
                 log.warning("alert %s %s %s: %s", a.state, a.severity, a.key, a.message)
+
+    async def carry_out(batch: list[bytes]) -> BatchOutput:
+        """Process a batch and carry out its effects: points written, dead letters and alerts sent."""
+        out = processor.process(batch, states, unit_info)
+        if out.lines:
+            try:
+                await writer.write(out.lines)
+            except InfluxWriteRejected as exc:
+                # Our own encoder produced something InfluxDB refuses: a bug to see, not to retry.
+                status["influx_rejected_batches"] += 1
+                log.error("%s (batch of %d lines dropped)", exc, len(out.lines))
+        pending = [
+            await rejected.send(key=key.encode() if key else None, value=value) for key, value in out.rejected
+        ]
+        pending += [await alerts.send(key=a.unit_id.encode(), value=a.to_json()) for a in out.alerts]
+        if pending:
+            await asyncio.gather(*pending)
+        return out
 
     @app.agent(registry, concurrency=1)
     async def apply_registry(stream: faust.StreamT[bytes]) -> None:
@@ -202,7 +257,9 @@ def create_app(settings: Settings) -> faust.App:
                 "influx_retries": writer.retries,
                 **status,
                 "units_known": len(units),
+                "archive_folds": states.folds,
                 "levels": levels,
+                "at_risk": at_risk(watch),
             },
         )
 

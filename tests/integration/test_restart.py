@@ -32,12 +32,13 @@ from kafka import KafkaAdminClient
 from collectors.simulator import Fleet
 from energy import topics
 from energy.accounting import Accountant
-from energy.ledger import LedgerPolicy, UnitLedger
+from energy.ledger import LedgerPolicy
 from energymon.localstack.broker import TansuBroker, create_topics
 from energymon.localstack.influxdb import create_database, query
 from energymon.localstack.ports import free_port
 from energymon.localstack.process import ManagedProcess
 from streams.processor import BatchProcessor
+from streams.state import UnitStateStore
 from streams.status import STATUS_FILE, read_status
 from tests.integration.pipeline_helpers import Quiet, energymon_argv, sums_by_unit, wait_until, worker_env
 
@@ -80,11 +81,12 @@ def oracle(lines: list[bytes]) -> dict[str, Sums]:
     processor = BatchProcessor(  # as streams.app builds it from the default settings
         Accountant(), LedgerPolicy(lateness_ms=7200 * 1000, hourly_tce_ceiling=25.0)
     )
-    ledgers: dict[str, UnitLedger] = {}
+    table: dict[bytes, bytes] = {}
+    states = UnitStateStore(table)
     kept: dict[tuple[str, int], tuple[str, str, float, float]] = {}  # (series, ts) → last point
     for i in range(0, len(lines), 100):
-        out = processor.process(lines[i : i + 100], ledgers.get, lambda _unit: None)
-        ledgers.update(out.ledgers)
+        out = processor.process(lines[i : i + 100], states, lambda _unit: None)
+        table.update(states.end_batch())
         for line in out.lines:
             if not line.startswith(tuple(f"{m}," for m in MEASUREMENTS)):
                 continue

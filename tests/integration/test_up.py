@@ -81,6 +81,16 @@ def units_with_energy(influx_url: str) -> int:
     return len(series[0]["values"]) if series else 0
 
 
+def three_levels(influx_url: str) -> dict[str, int] | None:
+    """Units per newest `unit_status` level once red, yellow and green are all there (else None)."""
+    series = query(influx_url, "energymon", 'SELECT last("level") FROM "unit_status" GROUP BY "unit_id"')
+    levels: dict[str, int] = {}
+    for s in series:
+        level = s["values"][0][1]
+        levels[level] = levels.get(level, 0) + 1
+    return levels if {"red", "yellow", "green"} <= set(levels) else None
+
+
 def test_up_runs_the_whole_stack_and_stops_it_cleanly(tmp_path: Path) -> None:
     state = tmp_path / "state"
     out = tmp_path / "up-1.out"
@@ -97,6 +107,12 @@ def test_up_runs_the_whole_stack_and_stops_it_cleanly(tmp_path: Path) -> None:
         assert status["rejected"] == 0
         all_units = f"energy points of all {UNITS} units"
         wait_for(all_units, lambda: units_with_energy(influx_url) == UNITS, proc, out)
+        # The sample registry holds units on track, heading for their cap and over it (issue 4: all three
+        # levels within five minutes of start), in InfluxDB and in the live view's status alike.
+        levels = wait_for("units in all three levels", lambda: three_levels(influx_url), proc, out, 240)
+        status_levels = set((read_status(state / STATUS_FILE) or {}).get("levels", {}).values())
+        assert status_levels == {"red", "yellow", "green"}, status_levels
+        print(f"unit_status levels: {levels}")
     finally:
         stop(proc, out)
     assert port_is_free(broker_port) and port_is_free(influx_port), "something still listens after Ctrl-C"
