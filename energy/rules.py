@@ -8,6 +8,9 @@ from energy.alert import Alert
 from energy.intervals import HOUR_MS, INTERVAL_MS
 
 HOURLY_CEILING = "hourly_ceiling"
+#: An open `hourly_ceiling` alert resolves only this far (percent) under the ceiling: a unit working
+#: right at its ceiling would otherwise raise and resolve it with every interval.
+RESOLVE_MARGIN_PCT = 5.0
 
 
 def last_hour_tce(interval_tce: Mapping[int, Sequence[float]], newest_interval_start: int) -> float:
@@ -21,15 +24,24 @@ def last_hour_tce(interval_tce: Mapping[int, Sequence[float]], newest_interval_s
 
 
 def hourly_ceiling(
-    unit_id: str, used_tce: float, ceiling_tce: float, open_severity: str | None, ts_ms: int
+    unit_id: str,
+    used_tce: float,
+    ceiling_tce: float,
+    open_severity: str | None,
+    ts_ms: int,
+    resolve_margin_pct: float = RESOLVE_MARGIN_PCT,
 ) -> Alert | None:
     """The ``hourly_ceiling`` rule: raise a red alert when a unit used more than ``ceiling_tce`` in
-    the last hour (``used_tce``, tce), resolve it when it is back at or under the ceiling.
+    the last hour (``used_tce``, tce), resolve it when it is back ``resolve_margin_pct`` percent under
+    the ceiling (hysteresis).
 
     ``open_severity`` is the severity of the unit's open alert for this rule (None when none is
     open); returns the change to publish, or None when nothing changed.
     """
-    over = used_tce > ceiling_tce
+    if open_severity is None:
+        over = used_tce > ceiling_tce
+    else:
+        over = used_tce > ceiling_tce * (1.0 - resolve_margin_pct / 100.0)
     if over == (open_severity is not None):
         return None
     state = "raised" if over else "resolved"

@@ -15,6 +15,17 @@ def test_raise_once_then_resolve_once() -> None:
     assert raised is not None and raised.state == "raised" and raised.severity == "red"
     assert raised.key == "U1|hourly_ceiling" and raised.value == 30.0 and raised.threshold == 25.0
     assert hourly_ceiling("U1", 31.0, 25.0, "red", 2_000) is None
-    resolved = hourly_ceiling("U1", 25.0, 25.0, "red", 3_000)
+    resolved = hourly_ceiling("U1", 23.75, 25.0, "red", 3_000)  # 5 % under the ceiling
     assert resolved is not None and resolved.state == "resolved"
     assert hourly_ceiling("U1", 10.0, 25.0, None, 4_000) is None
+
+
+def test_a_unit_hovering_at_its_ceiling_does_not_flap() -> None:
+    # raised at 25.5; 24.9 and 23.8 are under the ceiling but not 5 % under it: still open
+    assert hourly_ceiling("U1", 25.5, 25.0, None, 1_000) is not None
+    assert hourly_ceiling("U1", 24.9, 25.0, "red", 2_000) is None
+    assert hourly_ceiling("U1", 23.8, 25.0, "red", 3_000) is None
+    resolved = hourly_ceiling("U1", 23.7, 25.0, "red", 4_000)
+    assert resolved is not None and resolved.state == "resolved"
+    # once resolved, the ceiling itself (not the margin) raises it again
+    assert hourly_ceiling("U1", 24.0, 25.0, None, 5_000) is None
