@@ -235,7 +235,7 @@ class UnitMonitor:
         newest_output = self.history.newest_output_ms()
         progress = quota_progress(targets or YearTargets(year=year), self.history.periods, at, newest_output)
         thresholds = info.thresholds if info is not None else WarningThresholds()
-        status = UnitStatus(at, dict(progress.status_fields()), "green", {})
+        status = UnitStatus(at, {**progress.status_fields(), **self.period_fields(at)}, "green", {})
         name = info.name if info is not None else self.unit_id
         assessments = assess(progress, thresholds)
         for indicator in INDICATORS:
@@ -291,6 +291,16 @@ class UnitMonitor:
         for indicator, level in status.levels.items():
             status.fields[f"{indicator.replace(':', '_')}_level"] = level
         return status
+
+    def period_fields(self, at: int) -> dict[str, float | str]:
+        """The unit's totals (tce, tCO₂) of the day, month, quarter, rolling 24 h and 30 days with its
+        data up to ``at``, as ``unit_status`` fields (``day_tce``, ``rolling_30d_co2_t`` …)."""
+        fields: dict[str, float | str] = {}
+        for period in ("day", "month", "quarter", "rolling_24h", "rolling_30d"):
+            totals = self.history.periods.totals(period, at)
+            fields[f"{period}_tce"] = totals.tce
+            fields[f"{period}_co2_t"] = totals.co2_t
+        return fields
 
     def _track(
         self,

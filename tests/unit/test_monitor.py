@@ -378,3 +378,14 @@ def test_an_output_item_far_ahead_of_the_energy_data_is_refused() -> None:
     assert refused.rule == "implausible_time" and refused.payload["ts"] == t("2036-04-01T00:00")
     assert history(monitor).periods.totals("month", t("2026-03-31T12:00")).output_value_10k_yuan == 10.0
     assert history(monitor).periods.newest_ts_ms() == t("2026-03-31T23:45")
+
+
+def test_unit_status_carries_the_day_month_quarter_and_rolling_totals() -> None:
+    info = unit()
+    monitor = UnitMonitor("U1")
+    statuses = feed(monitor, info, t("2026-03-01T00:00"), t("2026-03-03T00:00"), 0.8)
+    last = statuses[-1].fields  # at 00:00 on 3 March: the data of 1 and 2 March, 96 × 0.8 tce a day
+    assert last["day_tce"] == pytest.approx(76.8, rel=1e-9)  # 2 March, the day that 00:00 closes
+    assert last["rolling_24h_tce"] == pytest.approx(76.8, rel=1e-9)
+    assert [last[k] for k in ("month_tce", "quarter_tce", "rolling_30d_tce")] == pytest.approx([153.6] * 3)
+    assert last["day_co2_t"] == pytest.approx(2 * 76.8, rel=1e-9)  # the test pieces carry 2 t CO₂ per tce
