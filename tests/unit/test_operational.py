@@ -574,7 +574,10 @@ def test_period_rules_do_not_depend_on_how_often_evaluate_is_called(
             sometimes.evaluate(ts)
 
     def period(run: Run) -> list[tuple[str, str, int, float]]:
-        return [(a.key, a.state, a.ts_ms, a.value) for a in run.alerts if a.rule != "silent_meter"]
+        # each alert's lifecycle in order; between alerts of different keys the order is free (a rare
+        # evaluate judges the days before the hours; found by this test)
+        alerts = [(a.key, a.state, a.ts_ms, a.value) for a in run.alerts if a.rule != "silent_meter"]
+        return sorted(alerts, key=lambda alert: alert[0])
 
     assert sometimes.quality == every.quality
     assert period(sometimes) == period(every)
