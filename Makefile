@@ -16,9 +16,11 @@ run: install
 test: install lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# Fault tests not yet in `make test` (see tests/integration/test_restart.py for why).
+# A soak of the crash test (it also runs once in `make test`): RUNS times in a row, stop at a failure.
 test-faults: install
-	ENERGYMON_FAULT_TESTS=1 $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_restart.py
+	@set -o pipefail; for i in $$(seq $${RUNS:-10}); do echo "crash test run $$i"; \
+	  $(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_restart.py -k killed | grep -E "crash run|passed|failed" \
+	  || exit 1; done
 
 check: lint typecheck
 

@@ -27,7 +27,7 @@ from energy.operational import OperationalRules
 from energy.registry import UnitInfo
 from energymon.settings import KafkaSettings, Settings
 from streams.processor import BatchOutput, BatchProcessor, Totals
-from streams.recovery import SeekFirstTableManager
+from streams.recovery import FetchWatchdog, SeekFirstTableManager
 from streams.sinks.influx_v1 import InfluxV1Writer, InfluxWriteRejected
 from streams.state import UnitStateStore, unit_of_key
 from streams.status import STATUS_FILE, write_status
@@ -244,6 +244,12 @@ def create_app(settings: Settings) -> faust.App:
                 continue
             units[info.unit_id.encode()] = raw
 
+    watchdog = FetchWatchdog(app, (topics.READINGS, topics.OUTPUT))
+
+    @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+    async def watch_fetches() -> None:
+        await watchdog.check()
+
     status_path = state_dir / STATUS_FILE
 
     @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
@@ -258,6 +264,7 @@ def create_app(settings: Settings) -> faust.App:
                 **status,
                 "units_known": len(units),
                 "archive_folds": states.folds,
+                "refetches": watchdog.seeks,
                 "levels": levels,
                 "at_risk": at_risk(watch),
             },

@@ -1,4 +1,5 @@
-"""Table recovery that seeks the stream partitions *before* it resumes them.
+"""A restarted worker's stream partitions, put right after table recovery: seek before resume, and
+fetch again what was fetched and never delivered.
 
 faust-streaming 0.15.3 ends table recovery (``Recovery.on_recovery_completed`` and
 ``Recovery._resume_streams``) by resuming the `readings` partitions and only then seeking them to
@@ -12,10 +13,15 @@ same order once, in 2021, and it came back).
 :class:`SeekFirstTableManager` makes recovery seek while the partitions are still paused and
 resume them after the seek, the order faust-streaming#217 set. Give it to the app as
 ``TableManager=SeekFirstTableManager``.
+
+Even so, under load a restarted worker can fetch its `readings` partitions to their end and hand
+none of it to the agent. :class:`FetchWatchdog`, run from a timer, notices and seeks back to the
+committed offsets.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,6 +29,8 @@ from typing import Any
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
+
+log = logging.getLogger("energymon.streams")
 
 
 @asynccontextmanager
@@ -74,3 +82,94 @@ class SeekFirstTableManager(TableManager):
         if self._recovery is None:
             self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
         return self._recovery
+
+
+def undelivered(
+    positions: dict[Any, int], delivered: dict[Any, int | None], committed: dict[Any, int | None]
+) -> dict[Any, tuple[int, int | None]]:
+    """Partitions whose fetch ``positions`` (the next offset the consumer will fetch) are ahead of
+    the next offset to deliver: one past the last ``delivered``, or the ``committed`` offset when
+    nothing was delivered since the last seek (Faust then keeps the committed offset as delivered).
+    Returns ``partition → (position, delivered)``."""
+    found: dict[Any, tuple[int, int | None]] = {}
+    for tp, position in positions.items():
+        got = delivered.get(tp)
+        next_expected = got + 1 if got is not None else (committed.get(tp) or 0)
+        if position > next_expected:
+            found[tp] = (position, got)
+    return found
+
+
+class FetchWatchdog:
+    """Finds records the consumer fetched but never handed to the agent, and fetches them again.
+
+    Seen with faust-streaming 0.15.3 on a worker restarted after a crash, under load (3 of 4 runs of
+    the crash test while the machine was busy): after table recovery the `readings` partitions were
+    fetched to their end, yet no record reached the agent and none was acknowledged, so the worker
+    sat idle with the group's offsets where the crashed worker had left them. Each :meth:`check`
+    compares, per stream partition, the fetch position of the underlying aiokafka consumer with the
+    offset Faust last delivered; when the position is ahead, nothing is in flight (no message waits
+    for its acknowledgement) and nothing has moved since the previous check, the consumer is sought
+    back to the committed offsets, which fetches the lost records again (a record processed twice is
+    absorbed by the ledgers' memory). Call it every few seconds; it never acts during a rebalance.
+    """
+
+    def __init__(self, app: Any, topics: Iterable[str]) -> None:
+        self.app = app
+        self.topics = frozenset(topics)
+        self.seeks = 0
+        self._last: dict[Any, tuple[int, int | None]] | None = None
+        self._sought: set[tuple[Any, int]] = set()
+
+    def lost(self) -> dict[Any, tuple[int, int | None]]:
+        """Stream partitions whose fetch position is ahead of what was delivered:
+        ``tp → (position, delivered offset or None)``. Empty while messages are in flight."""
+        consumer = self.app.consumer
+        if consumer._unacked_messages:
+            return {}
+        fetcher: Any = consumer._thread._consumer
+        subscription = fetcher._subscription.subscription
+        if subscription is None or subscription.assignment is None:
+            return {}
+        positions = {
+            (tp.topic, tp.partition): state.position
+            for tp, state in list(subscription.assignment._tp_state.items())
+            if tp.topic in self.topics and state.has_valid_position
+        }
+        return undelivered(
+            positions,
+            {(tp.topic, tp.partition): o for tp, o in consumer._read_offset.items()},
+            {(tp.topic, tp.partition): o for tp, o in consumer._committed_offset.items()},
+        )
+
+    async def check(self) -> bool:
+        """Seek back to the committed offsets if records were lost since the previous check (True)."""
+        if self.app.rebalancing or not self.app.tables.recovery.completed.is_set():
+            self._last = None
+            return False
+        try:
+            lost = self.lost()
+        except AttributeError:  # consumer not started (or another transport): nothing to watch
+            return False
+        if not lost or lost != self._last:
+            self._last = lost or None
+            return False
+        # Once per position: a gap the broker leaves in a log (transaction markers, compaction) looks
+        # the same after the seek, and must not be fetched again and again.
+        fresh = {tp: seen for tp, seen in lost.items() if (tp, seen[0]) not in self._sought}
+        self._last = None
+        if not fresh:
+            return False
+        self._sought.update((tp, seen[0]) for tp, seen in fresh.items())
+        lost = fresh
+        log.warning(
+            "records fetched but never delivered on %s (faust-streaming after recovery): "
+            "seeking back to the committed offsets",
+            ", ".join(
+                f"{topic}[{partition}] position {pos} delivered {got}"
+                for (topic, partition), (pos, got) in sorted(lost.items())
+            ),
+        )
+        self.seeks += 1
+        await self.app.consumer.perform_seek()
+        return True
