@@ -202,12 +202,13 @@ class UnitLedger:
                 f"the lateness window is {lateness_ms / 1000:.0f} s",
             )
         accountant = ctx.accountant
-        registered = ctx.registry.get(meter_id) if ctx.registry else None
+        entry = ctx.registry.get(meter_id) if ctx.registry else None
         raw_value: float = fields["value"]
-        if registered is not None and registered.multiplier != 1.0:  # CT/PT ratio: into the meter's uom
-            raw_value *= registered.multiplier
+        registered, multiplier, counts = entry if entry is not None else (None, 1.0, True)
+        if multiplier != 1.0:  # CT/PT ratio: into the meter's uom
+            raw_value *= multiplier
             if old_value is not None:
-                old_value *= registered.multiplier
+                old_value *= multiplier
         if kind == "rate":
             value = accountant.rate_per_hour(energy, raw_value, uom)
         else:
@@ -221,9 +222,6 @@ class UnitLedger:
             raise CounterRejected(
                 "energy_changed", f"meter {meter_id} measures {meter.energy}, reading says {energy}"
             )
-        # A sub-meter's energy is inside its main meter's: its points are written, its quantities
-        # are not added to the unit's interval totals again.
-        counts = registered is None or registered.role == "main"
         limits = NO_LIMITS if registered is None else ctx.limits(registered, energy, kind, uom)
         estimated = fields["quality"] == "estimated"
         # Nearly every reading simply continues its meter's series: plain_update counts it without
@@ -419,8 +417,8 @@ class _MessageContext:
         self.oldest_kept = 0
         self.region = info.grid_region if info else None
         self.province = info.region if info else None
-        #: meter_id → registry entry; the first entry wins, like UnitInfo.meter
-        self.registry = {m.meter_id: m for m in reversed(info.meters)} if info and info.meters else {}
+        #: meter_id → (registry entry, multiplier, counts in unit totals); the first entry wins
+        self.registry = _registry_table(info) if info and info.meters else {}
         #: the last interval_of: its ``end_ms`` and answer
         self.last_end, self.last_interval = -1, (0, date.min)
 
@@ -437,6 +435,26 @@ class _MessageContext:
         """The limits of the registry entry ``meter`` for a reading of ``energy`` and ``kind`` in
         ``uom``, in the energy's canonical uom."""
         return _limits(self.accountant, energy, kind, uom, meter.uom, meter.register_max, meter.max_per_hour)
+
+
+_RegistryTable = dict[str, tuple[MeterInfo, float, bool]]
+_TABLES: dict[int, tuple[UnitInfo, _RegistryTable]] = {}
+
+
+def _registry_table(info: UnitInfo) -> _RegistryTable:
+    """``meter_id → (entry, multiplier, counts)`` of a unit's registry record, the first entry of a
+    meter winning (like ``UnitInfo.meter``); ``counts`` is False for a sub-meter (its energy is inside
+    its main meter's: its points are written, its quantities not added to the unit's totals again)
+    and a monthly statistic. Kept per record object (the worker parses a record once per version), so
+    a message pays a dictionary lookup, not a pass over the meters and pydantic attribute reads."""
+    cached = _TABLES.get(id(info))
+    if cached is not None and cached[0] is info:
+        return cached[1]
+    table = {m.meter_id: (m, m.multiplier, m.role == "main") for m in reversed(info.meters)}
+    if len(_TABLES) >= 4096:
+        _TABLES.clear()
+    _TABLES[id(info)] = (info, table)
+    return table
 
 
 # Cached: the same few meters come back with every message, and the worker reads each message's
