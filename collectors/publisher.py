@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
 
 from energy.topics import READINGS
 from energymon.settings import KafkaSettings
@@ -54,8 +55,9 @@ class Publisher:
 
     # -- sending -------------------------------------------------------------------------------
 
-    def send(self, topic: str, key: str | None, value: bytes) -> None:
-        """Queue one record (asynchronous). Raises :class:`PublishError` if an earlier send failed."""
+    def send(self, topic: str, key: str | None, value: bytes) -> FutureRecordMetadata:
+        """Queue one record (asynchronous); returns kafka-python's future of its RecordMetadata.
+        Raises :class:`PublishError` if an earlier send failed."""
         self._raise_if_failed()
         if self._closed:
             raise PublishError("publisher is closed")
@@ -66,6 +68,7 @@ class Publisher:
         except KafkaError as exc:  # e.g. no metadata for the topic within max_block_ms (60 s)
             raise PublishError(f"cannot send to topic {topic}: {exc!r}") from exc
         future.add_errback(self._on_error, topic)
+        return future
 
     def send_readings(self, message: dict[str, Any]) -> None:
         """Send one readings message (a dict in the schema's format) to `readings`, keyed by unit_id."""

@@ -275,6 +275,87 @@ def output_add(
     typer.echo(f"published output of {unit_id} for the period ending {at}")
 
 
+collect_app = typer.Typer(
+    help="The site collector: read meters, buffer locally, forward to Kafka (site.yaml).",
+    invoke_without_command=True,
+)
+app.add_typer(collect_app, name="collect")
+SiteConfigPath = Annotated[Path, typer.Option("--config", "-c", help="The site config (site.yaml).")]
+
+if TYPE_CHECKING:
+    from collectors.site_config import SiteConfig
+
+
+def _site_config(path: Path, command: str) -> SiteConfig:
+    """The site config at ``path``; every problem on stderr and exit code 2 when it is not valid."""
+    from collectors.site_config import ConfigError, load_site_config
+
+    try:
+        return load_site_config(path, _settings().kafka)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        typer.echo(f"energymon {command}: {_count(len(exc.problems), 'problem')} in {path}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@collect_app.callback()
+def collect(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="The site config.")] = None,
+) -> None:
+    """Run the collector of a site until SIGINT/SIGTERM (without a subcommand)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if config is None:
+        typer.echo("energymon collect: --config site.yaml is required", err=True)
+        raise typer.Exit(2)
+    import asyncio
+
+    from collectors.agent import run_agent
+
+    site = _site_config(config, "collect")
+    settings = _settings()
+    _logging(settings)
+    if settings.log_level != "DEBUG":  # the forwarder logs outages itself, once per attempt
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_agent(site, stop)
+
+    asyncio.run(main())
+
+
+@collect_app.command("check")
+def collect_check(
+    config: SiteConfigPath,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each source.")] = 10.0,
+) -> None:
+    """Validate a site config, read each source once and print what it got (exit 1 if one failed)."""
+    import asyncio
+
+    from collectors.check import check_sources
+
+    site = _site_config(config, "collect check")
+    typer.echo(f"{config}: site {site.site.id}, {_count(len(site.sources), 'source')}: config OK")
+    failed = asyncio.run(check_sources(site, timeout, typer.echo))
+    raise typer.Exit(1 if failed else 0)
+
+
+@collect_app.command("status")
+def collect_status(config: SiteConfigPath) -> None:
+    """Print the backlog, the oldest unsent message and the last success per source."""
+    from collectors.check import status_lines
+
+    site = _site_config(config, "collect status")
+    for line in status_lines(site):
+        typer.echo(line)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

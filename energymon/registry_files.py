@@ -51,7 +51,15 @@ from energy.registry import (
     YearTargets,
 )
 
-__all__ = ["Problem", "RegistryError", "load_registry", "registry_files"]
+__all__ = [
+    "Problem",
+    "RegistryError",
+    "YamlFile",
+    "field_name",
+    "load_registry",
+    "read_yaml",
+    "registry_files",
+]
 
 #: A position in a file's data: ("units", 3, "meters", 1, "register_max").
 Loc = tuple[str | int, ...]
@@ -140,7 +148,7 @@ def load_registry(path: Path) -> list[UnitInfo]:
     return checker.units
 
 
-class _File:
+class YamlFile:
     """One file's data as plain Python values, with the 1-based line of every node by its position."""
 
     def __init__(self, name: str) -> None:
@@ -192,6 +200,41 @@ class _File:
         return loader.construct_object(node)
 
 
+def read_yaml(path: Path, f: YamlFile, expected: str) -> tuple[Any, bool]:
+    """The plain data of the YAML file at ``path`` with every node's line recorded in ``f``, and
+    whether it could be read; a problem (unreadable, empty: ``expected`` says what it should hold,
+    not YAML) is recorded in ``f`` instead."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        f.problem((), f"not a YAML file: not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return None, False
+    except OSError as exc:
+        f.problem((), f"cannot read: {exc.strerror or exc}")
+        return None, False
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            f.problem((), f"empty file: expected {expected}", 1)
+            return None, False
+        return f.build(loader, node, (), frozenset()), True
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        what = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        detail = f"{context}, {what}" if context else what
+        f.problems.append(Problem(f.name, line, None, f"not valid YAML: {detail}"))
+        return None, False
+    finally:
+        loader.dispose()
+
+
+#: What a registry file holds (for the empty-file message).
+_UNITS_EXPECTED = "a list of units (or `units:` with that list)"
+
+
 class _Checker:
     """Reads files one after the other, collecting units and problems."""
 
@@ -205,44 +248,17 @@ class _Checker:
     # -- reading -------------------------------------------------------------------------------
 
     def read_file(self, path: Path) -> None:
-        f = _File(str(path))
+        f = YamlFile(str(path))
         self.file_order.setdefault(f.name, len(self.file_order))
         try:
-            data, ok = self._parse(path, f)
+            data, ok = read_yaml(path, f, _UNITS_EXPECTED)
             if ok:
                 for i, raw in enumerate(self._unit_list(data, f)):
                     self._unit(raw, ("units", i), f)
         finally:
             self.problems.extend(f.problems)
 
-    def _parse(self, path: Path, f: _File) -> tuple[Any, bool]:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            f.problem((), f"not a YAML file: not UTF-8 text ({exc.reason} at byte {exc.start})")
-            return None, False
-        except OSError as exc:
-            f.problem((), f"cannot read: {exc.strerror or exc}")
-            return None, False
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                f.problem((), "empty file: expected a list of units (or `units:` with that list)", 1)
-                return None, False
-            return f.build(loader, node, (), frozenset()), True
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-            line = mark.line + 1 if mark is not None else None
-            what = getattr(exc, "problem", None) or str(exc)
-            context = getattr(exc, "context", None)
-            detail = f"{context}, {what}" if context else what
-            f.problems.append(Problem(f.name, line, None, f"not valid YAML: {detail}"))
-            return None, False
-        finally:
-            loader.dispose()
-
-    def _unit_list(self, data: Any, f: _File) -> list[Any]:
+    def _unit_list(self, data: Any, f: YamlFile) -> list[Any]:
         if isinstance(data, dict):
             for key in data:
                 if key != "units":
@@ -265,7 +281,7 @@ class _Checker:
 
     # -- one unit ------------------------------------------------------------------------------
 
-    def _unit(self, raw: Any, loc: Loc, f: _File) -> None:
+    def _unit(self, raw: Any, loc: Loc, f: YamlFile) -> None:
         if isinstance(raw, dict):
             self._unknown_fields(UnitInfo, raw, loc, f)
             unit_id = raw.get("unit_id")
@@ -285,7 +301,7 @@ class _Checker:
             return
         self.units.append(info)
 
-    def _unknown_fields(self, model: type[BaseModel], raw: dict[str, Any], loc: Loc, f: _File) -> None:
+    def _unknown_fields(self, model: type[BaseModel], raw: dict[str, Any], loc: Loc, f: YamlFile) -> None:
         fields = model.model_fields
         for key, value in raw.items():
             if key not in fields:
@@ -304,7 +320,7 @@ class _Checker:
                 if isinstance(item, dict):
                     self._unknown_fields(sub, item, (*loc, key, i), f)
 
-    def _cross_checks(self, raw: dict[str, Any], loc: Loc, f: _File) -> None:
+    def _cross_checks(self, raw: dict[str, Any], loc: Loc, f: YamlFile) -> None:
         """The rules one model cannot check alone, on every part that is valid by itself."""
         grid = raw.get("grid_region")
         if isinstance(grid, str) and grid and grid not in GRID_REGIONS:
@@ -385,7 +401,7 @@ class _Checker:
                     f"give at least one of {', '.join(_TARGET_FIELDS)}",
                 )
 
-    def _check_meter(self, meter: dict[str, Any], loc: Loc, f: _File) -> None:
+    def _check_meter(self, meter: dict[str, Any], loc: Loc, f: YamlFile) -> None:
         """Energy code, uom and exclusion of one meter (raw data: each field only when it is usable)."""
         if meter.get("excluded") is not None and meter.get("role") == "sub":
             f.problem((*loc, "excluded"), "only a main meter can be excluded from the total")

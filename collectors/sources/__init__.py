@@ -1,0 +1,1 @@
+"""Meter sources of the site collector: one sub-package per protocol, all behind ``base.Source``."""

@@ -1,0 +1,1 @@
+"""The simulated fleet (collectors/simulator.py) as a polled source: the reference plugin."""
