@@ -26,6 +26,13 @@ from energymon.localstack.server import LocalServer
 from energymon.settings import Settings
 from streams.status import STATUS_FILE
 
+#: Topic configs `init` sets on a real Kafka (tansu accepts and ignores them): the registry keeps the
+#: newest record per unit; `readings` records carry the broker's append time, which the collectors'
+#: clock check compares with their own (the worker uses each reading's own time, never this one).
+TOPIC_CONFIGS = {
+    topics.REGISTRY: {"cleanup.policy": "compact"},
+    topics.READINGS: {"message.timestamp.type": "LogAppendTime"},
+}
 ALL_TOPICS = (topics.READINGS, topics.READINGS_REJECTED, topics.OUTPUT, topics.REGISTRY, topics.ALERTS)
 
 
@@ -35,7 +42,12 @@ def init_backends(settings: Settings) -> None:
     options = kafka.kafka_python_options()
     options.pop("bootstrap_servers")
     create_topics(
-        kafka.servers(), ALL_TOPICS, kafka.topic_partitions, kafka.replication_factor, **options
+        kafka.servers(),
+        ALL_TOPICS,
+        kafka.topic_partitions,
+        kafka.replication_factor,
+        TOPIC_CONFIGS,
+        **options,
     )
     influx = settings.influx
     create_database(

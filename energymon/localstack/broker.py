@@ -13,7 +13,7 @@ import signal
 import stat
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -136,14 +136,17 @@ def create_topics(
     names: Iterable[str],
     partitions: int,
     replication: int = 1,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
     **client_options: Any,
 ) -> None:
-    """Create the topics that do not exist yet (existing ones are left as they are).
+    """Create the topics that do not exist yet (existing ones are left as they are), each with its
+    ``configs`` (topic name → Kafka topic configs) if any.
 
     ``client_options`` go to kafka-python's ``KafkaAdminClient`` (security settings etc.); a
     ``bootstrap_servers`` among them is replaced by ``bootstrap``.
     """
     from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
     from kafka.errors import for_code
 
     wanted = list(dict.fromkeys(names))
@@ -160,10 +163,9 @@ def create_topics(
         missing = [name for name in wanted if name not in existing]
         if not missing:
             return
-        result = admin.create_topics(
-            {name: {"num_partitions": partitions, "replication_factor": replication} for name in missing},
-            raise_errors=False,
-        )
+        new = [NewTopic(name, partitions, replication, topic_configs=dict((configs or {}).get(name, {})))
+               for name in missing]  # fmt: skip
+        result = admin.create_topics(new, raise_errors=False)
         errors = [
             f"{t['name']}: {for_code(t['error_code']).__name__} {t.get('error_message') or ''}".rstrip()
             for t in result["topics"]
