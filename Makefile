@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-faults check lint typecheck install influxd clean
+.PHONY: run test test-faults check lint typecheck install influxd victoria-metrics clean
 
 run: install
 	$(VENV)/bin/energymon up
@@ -30,7 +30,7 @@ lint: install
 typecheck: install
 	$(PY) -m mypy
 
-install: $(STAMP) influxd
+install: $(STAMP) influxd victoria-metrics
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ influxd:
 	@command -v influxd >/dev/null 2>&1 || { \
 	  echo "installing InfluxDB 1.x from Debian (influxd not found)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb; }
+
+victoria-metrics:
+	@command -v victoria-metrics >/dev/null 2>&1 || { \
+	  echo "installing VictoriaMetrics from Debian (the v2 write API for the sink tests)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq victoria-metrics; }
 
 clean:
 	rm -rf $(VENV) .energymon .pytest_cache .mypy_cache .ruff_cache *.egg-info

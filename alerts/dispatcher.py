@@ -1,21 +1,20 @@
-"""Consume the `alerts` topic and hand every alert to every channel, at least once.
+"""Consume the `alerts` topic, decide who hears what, and put it in the outbox before committing.
 
-One consumer in group ``energymon-alerts`` reads the topic with auto-commit off. A record's offset is
-committed only after every channel has delivered its alert or failed for good, so a dispatcher that is
-killed redelivers rather than loses; receivers drop repeats by the delivery id (see
-``channels/webhook.py``). A retryable failure is retried, for that channel only, with exponential
-backoff and jitter (0.5 s doubling to 30 s) until it succeeds or the dispatcher is told to stop.
+For every record: the lifecycle (``lifecycle.py``) decides whether it is a notification, routing
+(``routing.py``) to whom, and the outbox (``outbox.py``) stores the change and its notifications in
+one transaction; the Kafka offsets of a batch are committed only after that. Delivery workers
+(``delivery.py``, one thread per channel) send from the outbox. Escalation timers live in the outbox
+too: the loop fires the due ones between polls. Optionally an HTTP API (``api.py``) runs alongside.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
-import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
@@ -23,12 +22,21 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from pydantic import ValidationError
 
 from energy.alert import Alert
-from energy.topics import ALERTS
+from energy.registry import UnitInfo
+from energy.topics import ALERTS, REGISTRY
 
-from .channels import Channel, DeliveryError, channels_from_settings
+from . import lifecycle
+from .channels.base import Channel
+from .delivery import Backoff, DeliveryWorker
+from .lifecycle import AlertRecord, Policy, Step
+from .outbox import Decision, Outbox, Pending
+from .routing import RoutingConfig, default_routing, targets
+from .units import UnitDirectory
 
 if TYPE_CHECKING:  # alerts/ imports only energy/ at run time (ARCHITECTURE.md)
     from energymon.settings import Settings
+
+    from .api import ApiServer
 
 log = logging.getLogger("energymon.alerts.dispatcher")
 
@@ -36,91 +44,94 @@ GROUP_ID = "energymon-alerts"
 TANSU_SESSION_TIMEOUT_MS = 6000
 """Group joins on tansu take about half the session timeout: keep it short there."""
 
-Outcome = Literal["delivered", "failed", "stopped"]
-
-
-@dataclass
-class ChannelStats:
-    """Counters of one channel."""
-
-    delivered: int = 0
-    failed: int = 0
-    retries: int = 0
-
 
 @dataclass
 class DispatcherStats:
-    """Counters for a status view (a snapshot: :meth:`Dispatcher.stats` returns a copy)."""
+    """Counters for a status view (``Dispatcher.stats`` returns a copy)."""
 
-    delivered: int = 0
-    """Alerts every channel accepted."""
-    failed: int = 0
-    """Alerts at least one channel refused for good (the others may have delivered them)."""
+    changes: int = 0
+    """Alert changes recorded in the outbox."""
+    replayed: int = 0
+    """Records already in the outbox (a redelivery after a restart): nothing added."""
     malformed: int = 0
-    """Records skipped because they are not an Alert."""
-    retries: int = 0
-    """Retried attempts, all channels together."""
+    queued: int = 0
+    """Notifications added to the outbox."""
+    escalated: int = 0
     committed: int = 0
-    """Offset commits that succeeded."""
     last_error: str | None = None
-    channels: dict[str, ChannelStats] = field(default_factory=dict)
+
+
+def outbox_path(settings: Settings) -> Path:
+    """The outbox file: ``alerts.outbox_file`` or ``<state_dir>/alerts/outbox.db``."""
+    return settings.alerts.outbox_file or settings.state_dir / "alerts" / "outbox.db"
+
+
+def build_channels(routing: RoutingConfig) -> dict[str, Channel]:
+    """Every named channel of the routing, made by ``alerts.channels.channel_from_config``."""
+    from . import channels as channel_kinds
+
+    factory: Callable[..., Channel] = channel_kinds.channel_from_config  # type: ignore[attr-defined,unused-ignore]
+    out: dict[str, Channel] = {}
+    for name, spec in routing.channels.items():
+        options, secrets = spec.split()
+        out[name] = factory(spec.kind, options, secrets)
+    return out
 
 
 class Dispatcher:
-    """Reads alerts from Kafka and delivers each to every channel.
+    """Kafka → lifecycle + routing → outbox → delivery workers.
 
-    ``topic`` and ``group_id`` exist for tests; production uses the `alerts` topic and the
-    ``energymon-alerts`` group. ``consumer_options`` are passed to ``KafkaConsumer`` last.
+    ``topic``, ``group_id``, ``registry_topic`` and ``consumer_options`` exist for tests. ``channels``
+    overrides the channels made from the routing (by name).
     """
 
     def __init__(
         self,
         settings: Settings,
-        channels: Iterable[Channel] | None = None,
+        routing: RoutingConfig | None = None,
         *,
+        channels: Mapping[str, Channel] | None = None,
         topic: str = ALERTS,
         group_id: str = GROUP_ID,
-        backoff_initial_s: float = 0.5,
-        backoff_max_s: float = 30.0,
+        registry_topic: str = REGISTRY,
         poll_timeout_ms: int = 500,
-        commit_interval_s: float = 1.0,
         consumer_options: Mapping[str, Any] | None = None,
     ) -> None:
+        a = settings.alerts
         self.settings = settings
-        self.channels: list[Channel] = (
-            list(channels) if channels is not None else channels_from_settings(settings.alerts)
+        secret = a.webhook_secret.get_secret_value() if a.webhook_secret else None
+        self.routing = routing or default_routing(a.webhook_url, secret, a.webhook_timeout_s)
+        self.channels = dict(channels) if channels is not None else build_channels(self.routing)
+        self.policy = Policy(
+            fold_window_ms=round(a.fold_window_s * 1000),
+            escalate_after_ms=round(a.escalate_after_min * 60_000) if a.escalate_after_min else None,
         )
+        self.backoff = Backoff(a.retry_initial_s, a.retry_max_s)
         self.topic = topic
         self.group_id = group_id
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
+        self.registry_topic = registry_topic
         self.poll_timeout_ms = poll_timeout_ms
-        self.commit_interval_s = commit_interval_s
         self._consumer_options = dict(consumer_options or {})
-        self._lock = threading.Lock()
-        self._stats = DispatcherStats(channels={c.name: ChannelStats() for c in self.channels})
+        self.outbox = Outbox(outbox_path(settings))
+        self.units: Mapping[str, UnitInfo] = {}
+        self.workers: list[DeliveryWorker] = []
+        self.api: ApiServer | None = None
+        if settings.alerts.api_port is not None:
+            from .api import ApiServer
 
-    # -- counters ---------------------------------------------------------------------------------
+            self.api = ApiServer(self.outbox, settings.alerts)
+        self._lock = threading.Lock()
+        self._stats = DispatcherStats()
 
     def stats(self) -> DispatcherStats:
-        """A consistent copy of the counters (safe to call from another thread)."""
+        """A copy of the counters (safe from another thread)."""
         with self._lock:
-            return replace(self._stats, channels={k: replace(v) for k, v in self._stats.channels.items()})
+            return replace(self._stats)
 
-    @property
-    def delivered(self) -> int:
-        """Alerts every channel accepted."""
-        return self._stats.delivered
-
-    @property
-    def failed(self) -> int:
-        """Alerts at least one channel refused for good."""
-        return self._stats.failed
-
-    @property
-    def malformed(self) -> int:
-        """Records skipped because they are not an Alert."""
-        return self._stats.malformed
+    def _count(self, **increments: int) -> None:
+        with self._lock:
+            for name, n in increments.items():
+                setattr(self._stats, name, getattr(self._stats, name) + n)
 
     # -- Kafka ------------------------------------------------------------------------------------
 
@@ -144,7 +155,22 @@ class Dispatcher:
         return config
 
     def run(self, stop: threading.Event) -> None:
-        """Consume and deliver until ``stop`` is set; then commit what was delivered and close."""
+        """Dispatch until ``stop`` is set, then let the workers finish their current send and close."""
+        if self.api is not None:
+            self.api.start()
+        requeued = self.outbox.recover()
+        if requeued:
+            log.warning(
+                "%d notifications were being sent when the dispatcher stopped: sending them again", requeued
+            )
+        directory = UnitDirectory(self.registry_topic, self.settings.kafka.kafka_python_options())
+        directory.catch_up()
+        self.units = directory.units
+        self.workers = [
+            DeliveryWorker(n, c, self.outbox, self.backoff, stop) for n, c in self.channels.items()
+        ]
+        for w in self.workers:
+            w.start()
         consumer = KafkaConsumer(**self.consumer_config())
         try:
             consumer.subscribe([self.topic])
@@ -152,56 +178,39 @@ class Dispatcher:
                 "dispatching alerts from %s (group %s) to %s",
                 self.topic,
                 self.group_id,
-                ", ".join(c.name for c in self.channels) or "no channel",
+                ", ".join(self.channels),
             )
             while not stop.is_set():
                 batch = consumer.poll(timeout_ms=self.poll_timeout_ms)
+                directory.poll()
                 if batch:
-                    self._process(consumer, batch, stop)
+                    self._process(consumer, batch)
+                self.fire_escalations()
         finally:
             consumer.close(autocommit=False, timeout_ms=5000)
-            log.info("alert dispatcher stopped: %s", self._summary())
+            directory.close()
+            for w in self.workers:
+                w.join(timeout=30)
+            if self.api is not None:
+                self.api.stop()
+            self.outbox.close()
+            log.info("alert dispatcher stopped: %s", self.stats())
 
-    def _process(
-        self, consumer: KafkaConsumer, batch: Mapping[TopicPartition, list[Any]], stop: threading.Event
-    ) -> None:
-        done: dict[TopicPartition, OffsetAndMetadata] = {}
-        last_commit = time.monotonic()
-        try:
-            for tp, records in batch.items():
-                for record in records:
-                    if stop.is_set() or not self.dispatch_record(record, stop):
-                        return  # not delivered everywhere: its offset stays uncommitted
-                    done[tp] = OffsetAndMetadata(record.offset + 1, "", record.leader_epoch)
-                    if time.monotonic() - last_commit >= self.commit_interval_s:
-                        self._commit(consumer, done)
-                        done = {}
-                        last_commit = time.monotonic()
-        finally:
-            self._commit(consumer, done)
-
-    def _commit(self, consumer: KafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
-        if not offsets:
-            return
-        try:
+    def _process(self, consumer: KafkaConsumer, batch: Mapping[TopicPartition, list[Any]]) -> None:
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp, records in batch.items():
+            for record in records:
+                alert = self.parse(record)
+                if alert is not None:
+                    self.accept(alert)
+                offsets[tp] = OffsetAndMetadata(record.offset + 1, "", record.leader_epoch)
+        self._wake()
+        try:  # the outbox holds everything now: committing can only skip what is safe
             consumer.commit(offsets, timeout_ms=10_000)
-        except KafkaError as exc:  # CommitFailedError among them
-            # e.g. the group rebalanced while a channel was retrying: the partition's next owner
-            # redelivers these alerts (receivers de-duplicate by delivery id)
-            self._note_error(f"offset commit failed, alerts will be redelivered: {exc}")
-            log.warning("offset commit failed, alerts will be redelivered: %s", exc)
+        except KafkaError as exc:
+            self._note(f"offset commit failed, the records will be read again (and ignored): {exc}")
         else:
-            with self._lock:
-                self._stats.committed += 1
-
-    # -- one record -------------------------------------------------------------------------------
-
-    def dispatch_record(self, record: Any, stop: threading.Event) -> bool:
-        """Parse and deliver one consumer record; False when ``stop`` interrupted a retry."""
-        alert = self.parse(record)
-        if alert is None:
-            return True
-        return self.dispatch(alert, stop)
+            self._count(committed=1)
 
     def parse(self, record: Any) -> Alert | None:
         """The record's Alert, or None (logged, counted) when it is not one."""
@@ -212,113 +221,77 @@ class Dispatcher:
         except (ValueError, TypeError) as exc:
             reason = _reason(exc)
             where = f"{record.topic}[{record.partition}]@{record.offset}"
-            raw = record.value[:120] if isinstance(record.value, bytes | str) else record.value
-            log.error("skipping malformed alert record %s: %s; value=%r", where, reason, raw)
-            with self._lock:
-                self._stats.malformed += 1
-                self._stats.last_error = f"malformed record {where}: {reason}"
+            log.error("skipping malformed alert record %s: %s", where, reason)
+            self._count(malformed=1)
+            self._note(f"malformed record {where}: {reason}")
             return None
 
-    def dispatch(self, alert: Alert, stop: threading.Event) -> bool:
-        """Deliver an alert to every channel; False when ``stop`` interrupted a retry."""
-        failed = False
-        for channel in self.channels:
-            outcome = self._deliver(channel, alert, stop)
-            if outcome == "stopped":
-                log.info(
-                    "stopping before %s accepted alert %s (%s); it will be redelivered",
-                    channel.name,
-                    alert.key,
-                    alert.state,
+    # -- decisions ---------------------------------------------------------------------------------
+
+    def accept(self, alert: Alert) -> int | None:
+        """Record one alert change and its notifications; None when it was already recorded."""
+        now = self.outbox.now_ms()
+
+        def decide(previous: AlertRecord | None) -> Decision:
+            step = lifecycle.on_change(previous, alert, now, self.policy)
+            return step.record, step.outcome, self.pending(step)
+
+        added = self.outbox.apply_change(alert, decide)
+        if added is None:
+            self._count(replayed=1)
+        else:
+            self._count(changes=1, queued=added)
+        return added
+
+    def fire_escalations(self) -> None:
+        """Escalate every red alert whose acknowledgement is overdue (once each)."""
+        now = self.outbox.now_ms()
+        for key in self.outbox.escalations_due(now):
+
+            def decide(record: AlertRecord) -> tuple[AlertRecord, list[Pending]]:
+                step = lifecycle.on_timer(record, now)
+                if step.kind == "escalated":
+                    log.warning("alert %s not acknowledged in time: escalating", record.key)
+                    self._count(escalated=1)
+                return step.record, self.pending(step)
+
+            self.outbox.update(key, decide)
+        self._wake()
+
+    def pending(self, step: Step) -> list[Pending]:
+        """The notifications of a lifecycle step, one per routing target with a known channel."""
+        if step.kind is None or step.route_at is None:
+            return []
+        alert = step.record.alert
+        out = []
+        for t in targets(self.routing, self.units.get(alert.unit_id), step.kind, step.route_at):
+            if t.channel not in self.channels:
+                self._note(
+                    f"alert {alert.key}: contact {', '.join(t.names)} names unknown channel {t.channel!r}"
                 )
-                return False
-            failed = failed or outcome == "failed"
-        with self._lock:
-            if failed:
-                self._stats.failed += 1
-            else:
-                self._stats.delivered += 1
-        return True
+                log.error("alert %s: contact %s names an unknown channel %r", alert.key, t.names, t.channel)
+                continue
+            out.append(Pending.make(alert, step.kind, t.channel, t.recipient, t.lang, t.names))
+        return out
 
-    def _deliver(self, channel: Channel, alert: Alert, stop: threading.Event) -> Outcome:
-        attempt = 0
-        while True:
-            try:
-                channel.deliver(alert)
-            except DeliveryError as exc:
-                if not exc.retryable:
-                    log.error(
-                        "alert %s (%s) not delivered to %s, giving up: %s",
-                        alert.key,
-                        alert.state,
-                        channel.name,
-                        exc.detail,
-                    )
-                    self._count_channel(channel.name, failed=1, error=f"{channel.name}: {exc.detail}")
-                    return "failed"
-                delay = self.backoff_s(attempt, exc.retry_after_s)
-                attempt += 1
-                log.warning(
-                    "alert %s (%s) not yet delivered to %s (attempt %d), retrying in %.1f s: %s",
-                    alert.key,
-                    alert.state,
-                    channel.name,
-                    attempt,
-                    delay,
-                    exc.detail,
-                )
-                self._count_channel(channel.name, retries=1, error=f"{channel.name}: {exc.detail}")
-                if stop.wait(delay):
-                    return "stopped"
-            except Exception as exc:  # a bug in a channel must not stop the others or the loop
-                log.exception("channel %s failed on alert %s (%s)", channel.name, alert.key, alert.state)
-                self._count_channel(channel.name, failed=1, error=f"{channel.name}: {exc!r}")
-                return "failed"
-            else:
-                self._count_channel(channel.name, delivered=1)
-                return "delivered"
+    def _wake(self) -> None:
+        for w in self.workers:
+            w.wake.set()
 
-    def backoff_s(self, attempt: int, retry_after_s: float | None = None) -> float:
-        """Wait before retry ``attempt`` (0-based): initial·2^attempt capped, half of it jittered.
-
-        A peer's ``Retry-After`` hint lengthens the wait, but never beyond the cap.
-        """
-        ceiling = min(self.backoff_max_s, self.backoff_initial_s * 2 ** min(attempt, 32))
-        delay = random.uniform(ceiling / 2, ceiling)
-        if retry_after_s is not None:
-            delay = max(delay, min(retry_after_s, self.backoff_max_s))
-        return delay
-
-    def _count_channel(
-        self, name: str, *, delivered: int = 0, failed: int = 0, retries: int = 0, error: str | None = None
-    ) -> None:
-        with self._lock:
-            stats = self._stats.channels.setdefault(name, ChannelStats())
-            stats.delivered += delivered
-            stats.failed += failed
-            stats.retries += retries
-            self._stats.retries += retries
-            if error is not None:
-                self._stats.last_error = error
-
-    def _note_error(self, error: str) -> None:
+    def _note(self, error: str) -> None:
         with self._lock:
             self._stats.last_error = error
-
-    def _summary(self) -> str:
-        s = self.stats()
-        return f"{s.delivered} delivered, {s.failed} failed, {s.malformed} malformed, {s.retries} retries"
 
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
-        parts = [f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()]
-        text = "; ".join(parts)
+        text = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
     else:
         text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def run_dispatcher(settings: Settings, stop: threading.Event, channels: list[Channel] | None = None) -> None:
-    """Deliver alerts from the `alerts` topic until ``stop`` is set (default channels from settings)."""
-    Dispatcher(settings, channels).run(stop)
+def run_dispatcher(settings: Settings, stop: threading.Event, routing: RoutingConfig | None = None) -> None:
+    """Dispatch alerts from the `alerts` topic until ``stop`` is set (the API too when
+    ``alerts.api_port`` is set); without ``routing``, the log and ``alerts.webhook_url`` hear all."""
+    Dispatcher(settings, routing).run(stop)

@@ -116,13 +116,34 @@ class CoefficientOverride(BaseModel):
     source: str = Field(min_length=1, max_length=256)
 
 
+#: Alert severities from mildest to worst (``energy.alert.Severity``), for "at or above" comparisons.
+SEVERITY_ORDER: tuple[str, ...] = ("green", "yellow", "orange", "red")
+
+
+class ContactInfo(BaseModel):
+    """Someone who hears about alerts: ``name`` (for people reading logs and lists), ``channel`` (the
+    name of a channel in the alert routing file), ``recipient`` (that channel's address for them, e.g.
+    an e-mail address; None for a group robot or webhook, whose URL is the channel), ``min_severity``
+    (alerts at or above it: ``yellow`` takes yellow, orange and red; ``red`` only red; the resolved
+    notice of an alert they were told about always follows) and ``lang`` (template language)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str = Field(min_length=1, max_length=128)
+    channel: str = Field(min_length=1, max_length=64)
+    recipient: str | None = Field(None, min_length=1, max_length=256)
+    min_severity: Literal["yellow", "red"] = "yellow"
+    lang: Literal["zh", "en", "both"] = "zh"
+
+
 class UnitInfo(BaseModel):
     """One key energy-using unit (重点用能单位).
 
     ``region`` is the province in Chinese (e.g. ``江苏``), ``grid_region`` one of :data:`GRID_REGIONS`,
     ``industry`` a snake_case English code (``steel``, ``cement``, ``chemicals``, ``data_centre``, …).
     ``hourly_tce_ceiling`` is the unit's own ceiling for the `hourly_ceiling` alert rule in tce per
-    hour; ``None`` means the global default (``AlertSettings.hourly_tce_ceiling``).
+    hour; ``None`` means the global default (``AlertSettings.hourly_tce_ceiling``). ``contacts`` are
+    the unit's own people and systems that hear about its alerts (``alerts/routing.py``).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -142,6 +163,7 @@ class UnitInfo(BaseModel):
     products: tuple[ProductInfo, ...] = ()
     targets: tuple[YearTargets, ...] = ()
     thresholds: WarningThresholds = WarningThresholds()
+    contacts: tuple[ContactInfo, ...] = ()
 
     def targets_for(self, year: int) -> YearTargets | None:
         """The unit's targets for ``year``, if any."""

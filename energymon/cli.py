@@ -126,12 +126,138 @@ def replay(
 
 @alerts_app.command("run")
 def alerts_run() -> None:
-    """Run the alert dispatcher: consume `alerts`, log them, POST them to the configured webhook."""
+    """Run the alert dispatcher: consume `alerts`, route them, deliver them through the outbox
+    (and serve the alerts HTTP API when alerts.api_port is set)."""
     from alerts.dispatcher import run_dispatcher
 
     settings = _settings()
     _logging(settings)
-    run_dispatcher(settings, _stop_event())
+    routing = _routing(settings)
+    try:
+        run_dispatcher(settings, _stop_event(), routing)
+    except ValueError as exc:  # a channel's options, the API without a token
+        typer.echo(f"energymon alerts run: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+if TYPE_CHECKING:
+    from alerts.outbox import Outbox
+    from alerts.routing import RoutingConfig
+
+
+def _routing(settings: Settings) -> RoutingConfig | None:
+    """The routing file of the settings (None when unset); every problem on stderr, exit 2."""
+    from energymon.routing_file import RoutingError, load_routing
+
+    path = settings.alerts.routing_file
+    if path is None:
+        return None
+    try:
+        return load_routing(path)
+    except RoutingError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        typer.echo(f"energymon alerts: {_count(len(exc.problems), 'problem')} in {path}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _outbox() -> Outbox:
+    """The dispatcher's outbox file (this machine's), opened directly."""
+    from alerts.dispatcher import outbox_path
+    from alerts.outbox import Outbox
+
+    path = outbox_path(_settings())
+    if not path.exists():
+        typer.echo(f"energymon alerts: no outbox at {path} (has `energymon alerts run` run here?)", err=True)
+        raise typer.Exit(1)
+    return Outbox(path)
+
+
+@alerts_app.command("list")
+def alerts_list(
+    open_only: Annotated[bool, typer.Option("--open", help="Only raised or updated alerts.")] = False,
+    unit: Annotated[str | None, typer.Option(help="Only this unit's alerts.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many alerts.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON, as GET /v1/alerts answers.")] = False,
+) -> None:
+    """Alerts (latest change first), their notifications and every delivery attempt."""
+    from alerts.actions import alert_json
+
+    outbox = _outbox()
+    try:
+        views = [alert_json(v) for v in outbox.alerts(open_only=open_only, unit=unit, limit=limit)]
+    finally:
+        outbox.close()
+    if as_json:
+        typer.echo(json.dumps({"alerts": views}, indent=2, ensure_ascii=False))
+        return
+    for a in views:
+        flags = [
+            f"folded {a['folded']}" if a["folded"] else "",
+            f"acked by {a['acked_by'] or '?'}" if a["acked_at_ms"] else "",
+            f"silenced until {_when(a['silenced_until_ms'])}" if a["silenced_until_ms"] else "",
+            "escalated" if a["escalated"] else "",
+        ]
+        head = f"{a['key']}  {a['state']} {a['severity']} (peak {a['peak']})"
+        typer.echo(f"{head}  {' '.join(f for f in flags if f)}".rstrip())
+        for n in a["notifications"]:
+            to = f"{n['channel']}" + (f" <{n['recipient']}>" if n["recipient"] else "")
+            status = f"{n['status']} after {n['attempts']} attempt(s)"
+            typer.echo(f"  {n['kind']:<9} → {to}: {status}  id {n['delivery_id'][:12]}")
+            for h in n["history"]:
+                detail = f": {h['detail']}" if h["detail"] else ""
+                typer.echo(f"      #{h['attempt']} {_when(h['at_ms'])} {h['outcome']}{detail}")
+    typer.echo(_count(len(views), "alert"))
+
+
+def _when(ms: int) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ms / 1000).astimezone().isoformat(timespec="seconds")
+
+
+@alerts_app.command("ack")
+def alerts_ack(
+    key: Annotated[str, typer.Argument(help="The alert key (unit|rule|indicator).")],
+    by: Annotated[str | None, typer.Option(help="Who acknowledges.")] = None,
+) -> None:
+    """Acknowledge an alert: its escalation is cancelled (acts on this machine's outbox file)."""
+    from alerts.actions import acknowledge
+
+    outbox = _outbox()
+    try:
+        found = acknowledge(outbox, key, by)
+    finally:
+        outbox.close()
+    if not found:
+        typer.echo(f"energymon alerts ack: no alert {key!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"acknowledged {key}" + (f" by {by}" if by else ""))
+
+
+@alerts_app.command("silence")
+def alerts_silence(
+    key: Annotated[str, typer.Argument(help="The alert key (unit|rule|indicator).")],
+    duration: Annotated[str, typer.Option("--for", help="How long: 90s, 30m, 2h, 1d.")],
+) -> None:
+    """Silence an alert: nothing is sent about it until then, its changes are still recorded."""
+    from alerts.actions import silence
+    from alerts.lifecycle import parse_duration_ms
+
+    try:
+        duration_ms = parse_duration_ms(duration)
+    except ValueError as exc:
+        typer.echo(f"energymon alerts silence: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    outbox = _outbox()
+    try:
+        until = silence(outbox, key, duration_ms)
+    finally:
+        outbox.close()
+    if until is None:
+        typer.echo(f"energymon alerts silence: no alert {key!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"silenced {key} until {_when(until)}")
 
 
 RegistryPath = Annotated[

@@ -18,6 +18,9 @@ thresholds and coefficient overrides with those of their models)::
           - {product_id: bf_iron, name: 高炉工序, uom: t, benchmark: 361, baseline: 435, meters: [EL01]}
         targets:
           - {year: 2026, energy_cap_tce: 120000, energy_intensity_decline_pct: 2.5, base_year: 2025}
+        contacts:  # channels are named in the alert routing file (alerts/README.md)
+          - {name: 能源管理岗, channel: email, recipient: energy@example.cn, min_severity: yellow}
+          - {name: 厂区值班群, channel: plant-dingtalk, min_severity: red}
 
 :func:`load_registry` reports every problem of every file at once, each as
 ``file:line: units[3].meters[1].register_max: Input should be greater than 0`` — the line of the
@@ -44,6 +47,7 @@ from energy.accounting import Accountant, AccountingError
 from energy.registry import (
     GRID_REGIONS,
     CoefficientOverride,
+    ContactInfo,
     MeterInfo,
     ProductInfo,
     UnitInfo,
@@ -72,6 +76,7 @@ _NESTED: dict[type[BaseModel], dict[str, tuple[type[BaseModel], bool]]] = {
         "targets": (YearTargets, True),
         "coefficient_overrides": (CoefficientOverride, True),
         "thresholds": (WarningThresholds, False),
+        "contacts": (ContactInfo, True),
     },
 }
 _M = TypeVar("_M", bound=BaseModel)

@@ -102,18 +102,36 @@ class KafkaSettings(_SecretFiles):
 
 
 class InfluxSettings(_SecretFiles):
-    """The InfluxDB that receives every point (1.x `/write` API)."""
+    """The InfluxDB that receives every point: 1.x (`/write`, user/password) or 2.x/3.x (token)."""
 
     url: str | None = Field(
         None, description="e.g. http://influx:8086. Unset: `energymon up` starts a local influxd."
+    )
+    backend: Literal["v1", "v2"] = Field(
+        "v1", description="v1: InfluxDB 1.x `/write` API; v2: InfluxDB 2.x/3.x through influxdb-client."
     )
     database: str = "energymon"
     username: str | None = None
     password: SecretStr | None = None
     password_file: Path | None = None
+    token: SecretStr | None = Field(None, description="API token (v2 backend).")
+    token_file: Path | None = None
+    org: str = Field("energymon", description="Organisation (v2 backend).")
+    bucket: str | None = Field(None, description="Bucket (v2 backend). Unset: the database name.")
     batch_size: int = Field(5000, ge=1, description="Lines per write request.")
+    flush_interval_s: float = Field(
+        0.0, ge=0, description="Longest wait for more lines before a batch that is not full is sent (s)."
+    )
+    gzip: bool = Field(True, description="Compress write requests (Content-Encoding: gzip).")
     timeout_s: float = Field(10.0, gt=0)
     retry_max_backoff_s: float = Field(30.0, gt=0)
+    retention_raw: str = Field("400d", description="How long raw points are kept (InfluxQL duration).")
+    retention_hourly: str = Field("1825d", description="How long hourly rollups are kept.")
+    retention_daily: str = Field("INF", description="How long daily rollups are kept (INF: for ever).")
+
+    def bucket_name(self) -> str:
+        """The v2 bucket: ``bucket``, or the database name when unset."""
+        return self.bucket or self.database
 
     def base_url(self) -> str:
         """The InfluxDB URL; raises a clear error when none is configured."""
@@ -176,6 +194,37 @@ class AlertSettings(_SecretFiles):
     webhook_secret: SecretStr | None = None
     webhook_secret_file: Path | None = None
     webhook_timeout_s: float = Field(5.0, gt=0)
+    routing_file: Path | None = Field(
+        None, description="Alert routing file (YAML: channels, regions). Unset: log + webhook_url."
+    )
+    outbox_file: Path | None = Field(
+        None, description="Outbox SQLite file; unset: <state_dir>/alerts/outbox.db."
+    )
+    fold_window_s: float = Field(300.0, ge=0, description="Repeats of a notification this close are folded.")
+    escalate_after_min: float | None = Field(
+        30.0, gt=0, description="Escalate a red alert unacknowledged this many minutes (unset: never)."
+    )
+    retry_initial_s: float = Field(1.0, gt=0, description="First retry wait of a failed delivery (s).")
+    retry_max_s: float = Field(300.0, gt=0, description="Cap of the exponential retry wait (s).")
+    api_host: str = Field("127.0.0.1", description="Address the alerts HTTP API listens on.")
+    api_port: int | None = Field(None, ge=0, le=65535, description="Alerts HTTP API port; unset: no API.")
+    api_token: SecretStr | None = None
+    api_token_file: Path | None = None
+
+
+class GrafanaSettings(_SecretFiles):
+    """The Grafana that `energymon grafana push` provisions over its HTTP API."""
+
+    url: str | None = Field(None, description="e.g. http://grafana:3000; required by `grafana push`.")
+    token: SecretStr | None = Field(None, description="Service-account token (Editor or Admin).")
+    token_file: Path | None = None
+    folder: str = Field("energymon", description="Title of the folder the dashboards go into.")
+    folder_uid: str = Field("energymon", description="Stable uid of that folder.")
+    datasource_name: str = Field("energymon InfluxDB", description="Name of the InfluxDB datasource.")
+    influx_url: str | None = Field(
+        None, description="InfluxDB URL as Grafana's server reaches it. Unset: the influx url setting."
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Timeout of one API request (s).")
 
 
 class SimulatorSettings(BaseModel):
@@ -228,6 +277,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = StreamSettings()
     alerts: AlertSettings = AlertSettings()
     simulator: SimulatorSettings = SimulatorSettings()
+    grafana: GrafanaSettings = GrafanaSettings()
     local: LocalStackSettings = LocalStackSettings()
 
     @classmethod

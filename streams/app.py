@@ -28,7 +28,8 @@ from energy.registry import UnitInfo
 from energymon.settings import KafkaSettings, Settings
 from streams.processor import BatchOutput, BatchProcessor, Totals
 from streams.recovery import FetchWatchdog, SeekFirstTableManager
-from streams.sinks.influx_v1 import InfluxV1Writer, InfluxWriteRejected
+from streams.sinks.backends import build_writer
+from streams.sinks.errors import InfluxWriteRejected
 from streams.state import UnitStateStore, unit_of_key
 from streams.status import STATUS_FILE, write_status
 
@@ -161,16 +162,7 @@ def create_app(settings: Settings) -> faust.App:
         lang=settings.alerts.lang,
         rules=operational_rules(settings),
     )
-    influx = settings.influx
-    writer = InfluxV1Writer(
-        influx.base_url(),
-        influx.database,
-        influx.username,
-        influx.password.get_secret_value() if influx.password else None,
-        batch_size=influx.batch_size,
-        timeout_s=influx.timeout_s,
-        max_backoff_s=influx.retry_max_backoff_s,
-    )
+    writer = build_writer(settings.influx)
     totals = Totals()
     levels: dict[str, str] = {}  # unit → dual-control level
     watch: dict[str, dict[str, Any]] = {}  # unit → its newest quota figures

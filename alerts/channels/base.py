@@ -1,18 +1,19 @@
-"""The contract every delivery channel meets."""
+"""The contract every delivery channel meets: ``deliver(notification)`` or raise :class:`DeliveryError`."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from energy.alert import Alert
+from ..notification import Notification
 
 
 class DeliveryError(Exception):
-    """A channel could not deliver an alert.
+    """A channel could not deliver a notification.
 
     ``retryable`` says whether trying again later may succeed (the peer is down, slow or overloaded)
-    or not (the request itself is wrong: bad URL, rejected by the receiver). ``retry_after_s`` is the
-    peer's own hint (HTTP ``Retry-After``), if it gave one. ``detail`` never holds a secret.
+    or not (the request itself is wrong: bad URL, bad credentials, rejected by the receiver).
+    ``retry_after_s`` is the peer's own hint (HTTP ``Retry-After``, a robot's rate limit), if any.
+    ``detail`` never holds a secret.
     """
 
     def __init__(self, retryable: bool, detail: str, *, retry_after_s: float | None = None) -> None:
@@ -26,10 +27,11 @@ class DeliveryError(Exception):
 
 
 class Channel(Protocol):
-    """Somewhere alerts go. ``deliver`` returns when the alert has been accepted."""
+    """Somewhere notifications go. ``deliver`` returns when the peer has accepted one; it is
+    synchronous (the dispatcher calls it from a delivery thread) and bounded by the channel's timeout."""
 
     name: str
 
-    def deliver(self, alert: Alert) -> None:
-        """Deliver one alert; raise :class:`DeliveryError` when it was not accepted."""
+    def deliver(self, notification: Notification) -> None:
+        """Deliver one notification; raise :class:`DeliveryError` when it was not accepted."""
         ...

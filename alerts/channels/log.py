@@ -1,16 +1,17 @@
-"""A channel that writes each alert as one log line (always on: the operator's record)."""
+"""A channel that writes each notification as one log line (always on: the operator's record)."""
 
 from __future__ import annotations
 
 import logging
 
-from energy.alert import Alert
+from ..notification import Notification
 
 log = logging.getLogger("energymon.alerts")
 
 
 class LogChannel:
-    """Logs one line per alert: WARNING for a raised or updated red alert, INFO for everything else."""
+    """Logs one line per notification: WARNING for a red alert raised, changed or escalated, INFO
+    for everything else."""
 
     name = "log"
 
@@ -18,18 +19,19 @@ class LogChannel:
         self._log = logger or log
 
     @staticmethod
-    def level(alert: Alert) -> int:
-        """The log level an alert is written at."""
-        if alert.severity == "red" and alert.state in ("raised", "updated"):
+    def level(n: Notification) -> int:
+        """The log level a notification is written at."""
+        if n.alert.severity == "red" and n.kind != "resolved":
             return logging.WARNING
         return logging.INFO
 
-    def deliver(self, alert: Alert) -> None:
-        """Write the alert's line; never fails."""
+    def deliver(self, notification: Notification) -> None:
+        """Write the notification's line; never fails."""
+        alert = notification.alert
         self._log.log(
-            self.level(alert),
+            self.level(notification),
             "alert %s %s unit=%s rule=%s value=%g threshold=%g %s: %s",
-            alert.state,
+            notification.kind,
             alert.severity,
             alert.unit_id,
             alert.rule,

@@ -1,36 +1,30 @@
-"""Writes line protocol to InfluxDB 1.x (`/write`, precision ms, gzip) and retries until it lands.
+"""The InfluxDB 1.x backend: ``POST /write`` (precision ms, gzip), user and password.
 
-Timeouts, connection errors and 5xx answers are retried with exponential backoff and jitter for as
-long as it takes: an InfluxDB outage delays data and loses none, because the caller does not move
-on (and so does not commit its Kafka offsets) until :meth:`InfluxV1Writer.write` returns.
-A 4xx answer means the request itself is wrong; it is not retried and raises
-:class:`InfluxWriteRejected` with InfluxDB's own message.
+InfluxDB 1.6.7 takes ``Content-Encoding: gzip`` bodies (tests/integration/test_sink_v1.py). One
+:meth:`InfluxV1Transport.send` is one request; :class:`~streams.sinks.writer.InfluxWriter` batches
+and retries. Timeouts, connection errors, 5xx and 429 raise InfluxUnavailable (retried); any other
+4xx raises InfluxWriteRejected with InfluxDB's own message (not retried).
 """
 
 from __future__ import annotations
 
-import asyncio
 import gzip
-import logging
-import random
 from collections.abc import Sequence
 
 import aiohttp
 
-log = logging.getLogger(__name__)
+from streams.sinks.errors import InfluxUnavailable, InfluxWriteRejected
 
 
-class InfluxWriteRejected(RuntimeError):
-    """InfluxDB refused a batch (4xx); ``status`` and InfluxDB's ``detail`` say why."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"InfluxDB rejected the write ({status}): {detail}")
-        self.status = status
-        self.detail = detail
+def is_rejection(status: int) -> bool:
+    """Whether an HTTP status means the request itself is wrong (4xx other than 429)."""
+    return 400 <= status < 500 and status != 429
 
 
-class InfluxV1Writer:
-    """Batched, gzip-compressed writes to one InfluxDB 1.x database."""
+class InfluxV1Transport:
+    """Writes to one database (its default retention policy) of an InfluxDB 1.x.
+
+    ``gzip_level`` None sends plain bodies."""
 
     def __init__(
         self,
@@ -38,54 +32,38 @@ class InfluxV1Writer:
         database: str,
         username: str | None = None,
         password: str | None = None,
-        batch_size: int = 5000,
         timeout_s: float = 10.0,
-        max_backoff_s: float = 30.0,
+        gzip_level: int | None = 1,
     ) -> None:
         self.url = url.rstrip("/") + "/write"
         self.params = {"db": database, "precision": "ms"}
         self.auth = aiohttp.BasicAuth(username, password or "") if username else None
-        self.batch_size = batch_size
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self.max_backoff_s = max_backoff_s
-        self.points_written = 0
-        self.retries = 0
+        self.gzip_level = gzip_level
+        self.headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if gzip_level is not None:
+            self.headers["Content-Encoding"] = "gzip"
         self._session: aiohttp.ClientSession | None = None
 
-    async def write(self, lines: Sequence[str]) -> None:
-        """Write every line, ``batch_size`` lines per request; returns once all were accepted."""
-        for i in range(0, len(lines), self.batch_size):
-            chunk = lines[i : i + self.batch_size]
-            await self._post(gzip.compress("\n".join(chunk).encode("utf-8"), compresslevel=1))
-            self.points_written += len(chunk)
+    def body(self, lines: Sequence[str]) -> bytes:
+        """The request body: the lines, newline-separated, UTF-8, gzip-compressed unless disabled."""
+        raw = "\n".join(lines).encode("utf-8")
+        return raw if self.gzip_level is None else gzip.compress(raw, compresslevel=self.gzip_level)
 
-    async def _post(self, body: bytes) -> None:
-        backoff = 0.2
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                session = self._session_or_new()
-                async with session.post(
-                    self.url,
-                    params=self.params,
-                    data=body,
-                    headers={"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"},
-                    auth=self.auth,
-                ) as resp:
-                    if resp.status < 300:
-                        return
-                    text = (await resp.text())[:500]
-                    if 400 <= resp.status < 500:
-                        raise InfluxWriteRejected(resp.status, text)
-                    reason = f"HTTP {resp.status}: {text}"
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-            self.retries += 1
-            delay = min(backoff, self.max_backoff_s) * (0.5 + random.random())
-            log.warning("InfluxDB write failed (attempt %d, %s); retrying in %.1f s", attempt, reason, delay)
-            await asyncio.sleep(delay)
-            backoff *= 2
+    async def send(self, lines: Sequence[str]) -> None:
+        """One ``POST /write`` of ``lines``."""
+        try:
+            async with self._session_or_new().post(
+                self.url, params=self.params, data=self.body(lines), headers=self.headers, auth=self.auth
+            ) as resp:
+                if resp.status < 300:
+                    return
+                text = (await resp.text())[:500]
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise InfluxUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if is_rejection(resp.status):
+            raise InfluxWriteRejected(resp.status, text)
+        raise InfluxUnavailable(f"HTTP {resp.status}: {text}")
 
     def _session_or_new(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

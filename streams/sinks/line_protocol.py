@@ -4,6 +4,9 @@ Every numeric field is written as a float (``1.0`` stays a float: a field's type
 within a shard), strings are quoted, non-finite floats are left out (InfluxDB rejects them), and a
 point left with no field is not written at all. Timestamps are epoch milliseconds: write with
 ``precision=ms``.
+
+:func:`encode_line` takes any measurement as dicts; :mod:`streams.sinks.measurements` has the
+precompiled encoders of our own measurements (several times faster, same lines).
 """
 
 from __future__ import annotations
@@ -21,13 +24,26 @@ def escape_tag(text: str) -> str:
     return text.translate(_TAG_ESCAPES)
 
 
-def _field_value(value: float | int | str | bool) -> str | None:
+def escape_measurement(text: str) -> str:
+    """A measurement name with commas and spaces escaped."""
+    return text.translate(_MEASUREMENT_ESCAPES)
+
+
+def quote_string(text: str) -> str:
+    """A string field value: double-quoted, with backslashes, quotes and newlines escaped."""
+    if "\\" in text or '"' in text or "\n" in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + text + '"'
+
+
+def field_value(value: float | int | str | bool) -> str | None:
+    """A field value typed by its Python type (numbers as floats); None when not writable (NaN, ±inf)."""
     if type(value) is float:  # the usual case, first
         return repr(value) if math.isfinite(value) else None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return quote_string(value)
     number = float(value)
     if not math.isfinite(number):
         return None
@@ -49,9 +65,9 @@ def encode_line(
     for key, raw in fields.items():
         if raw is None:
             continue
-        value = _field_value(raw)
+        value = field_value(raw)
         if value is not None:
-            parts.append(f"{_field_key(key)}={value}")
+            parts.append(f"{field_key(key)}={value}")
     if not parts:
         return None
     return f"{_series(measurement, tuple(tags.items()))} {','.join(parts)} {ts_ms}"
@@ -64,10 +80,16 @@ def encode_line(
 @lru_cache(maxsize=65_536)
 def _series(measurement: str, tags: tuple[tuple[str, str | None], ...]) -> str:
     """The measurement and its sorted, escaped tags (the part of a line before the fields)."""
-    head = measurement.translate(_MEASUREMENT_ESCAPES)
+    return series_key(measurement, tags)
+
+
+def series_key(measurement: str, tags: tuple[tuple[str, str | None], ...]) -> str:
+    """The measurement and its tags sorted by key and escaped, empty and None values left out."""
+    head = escape_measurement(measurement)
     return head + "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags) if v)
 
 
 @lru_cache(maxsize=1024)
-def _field_key(key: str) -> str:
+def field_key(key: str) -> str:
+    """An escaped field key (cached)."""
     return escape_tag(key)

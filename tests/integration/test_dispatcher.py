@@ -1,306 +1,296 @@
-"""The alert dispatcher against the real broker and a real HTTP receiver.
+"""The alert dispatcher against the real broker and real HTTP receivers.
 
-Each test gets its own topic and consumer group (``Dispatcher(topic=, group_id=)``); one test runs
-``run_dispatcher`` as production does, on the `alerts` topic and the ``energymon-alerts`` group.
+Each test gets its own alerts topic, consumer group, registry topic and outbox; the crash test runs
+``energymon alerts run`` as a process (on the `alerts` topic) and SIGKILLs it mid-send.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.structs import TopicPartition
-from pydantic import SecretStr
+import yaml
+from kafka import KafkaProducer
 
-from alerts.channels import Channel, WebhookChannel, delivery_id
-from alerts.dispatcher import GROUP_ID, Dispatcher, run_dispatcher
+from alerts.dispatcher import Dispatcher
+from alerts.outbox import notification_id
 from energy.alert import Alert
-from energy.topics import ALERTS
+from energy.registry import ContactInfo, UnitInfo
+from energy.topics import ALERTS, REGISTRY
 from energymon.localstack.broker import create_topics
+from energymon.routing_file import load_routing
 from energymon.settings import AlertSettings, KafkaSettings, Settings
 from tests.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.integration
 
 SECRET = "integration-secret"
-PARTITIONS = 2
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def make_alert(n: int, unit: str = "9111000010000000", **changes: object) -> Alert:
-    """Alert number ``n`` of a unit: a red hourly-ceiling alert."""
-    fields: dict[str, object] = {
-        "key": f"{unit}{n:02d}|hourly_ceiling",
-        "unit_id": f"{unit}{n:02d}",
-        "rule": "hourly_ceiling",
-        "severity": "red",
-        "state": "raised",
-        "value": 25.0 + n,
-        "threshold": 25.0,
-        "uom": "tce",
-        "message": f"unit {n} over the hourly ceiling",
-        "ts_ms": 1_767_225_600_000 + n * 60_000,
-    }
-    fields.update(changes)
-    return Alert.model_validate(fields)
-
-
-def make_settings(broker: str, receiver: WebhookReceiver | None = None, **alerts: object) -> Settings:
-    """Settings for the test broker (tansu mode), webhook to ``receiver`` signed with SECRET."""
-    alert_settings = AlertSettings.model_validate(
-        {"webhook_url": receiver.url if receiver else None, "webhook_secret": SecretStr(SECRET), **alerts}
-    )
-    return Settings(
-        _env_file=None,
-        kafka=KafkaSettings(bootstrap_servers=broker, tansu=True),
-        alerts=alert_settings,
+def make_alert(unit: str, n: int = 0, state: str = "raised", severity: str = "red") -> Alert:
+    return Alert.model_validate(
+        {
+            "key": f"{unit}|hourly_ceiling|total",
+            "unit_id": unit,
+            "rule": "hourly_ceiling",
+            "severity": severity,
+            "state": state,
+            "value": 30.0,
+            "threshold": 25.0,
+            "uom": "tce",
+            "message": "over the hourly ceiling",
+            "ts_ms": 1_767_225_600_000 + n * 60_000,
+        }
     )
 
 
-def produce(broker: str, topic: str, records: Sequence[tuple[str, bytes | None]]) -> None:
-    """Write (key, value) records and wait until the broker has them."""
+def produce(broker: str, topic: str, records: list[tuple[str, bytes]]) -> None:
     producer = KafkaProducer(bootstrap_servers=broker, linger_ms=0)
     try:
         for key, value in records:
             producer.send(topic, key=key.encode(), value=value)
-        producer.flush(timeout=10)
+            producer.flush(timeout=10)
     finally:
         producer.close(timeout=5)
 
 
-def produce_alerts(broker: str, topic: str, alerts: Sequence[Alert]) -> None:
-    """Write alerts keyed by unit, as the Faust app does."""
-    produce(broker, topic, [(a.unit_id, a.to_json()) for a in alerts])
+def routing_file(tmp_path: Path, hook: str, esc: str | None = None) -> Path:
+    """Channel `hook` (signed webhook) for the units' own contacts and 江苏's duty; `esc` escalation."""
+    (tmp_path / "hook_secret").write_text(SECRET + "\n")
+    channels = {
+        "hook": {"kind": "webhook", "options": {"url": hook, "secret_file": str(tmp_path / "hook_secret")}}
+    }
+    region: dict[str, object] = {"duty": [{"name": "江苏值班", "channel": "hook", "recipient": "duty"}]}
+    if esc:
+        channels["esc"] = {
+            "kind": "webhook",
+            "options": {"url": esc, "secret_file": str(tmp_path / "hook_secret")},
+        }
+        region["escalation"] = [{"name": "主任", "channel": "esc"}]
+    path = tmp_path / "routing.yaml"
+    path.write_text(yaml.safe_dump({"channels": channels, "regions": {"江苏": region}}, allow_unicode=True))
+    load_routing(path)  # valid
+    return path
 
 
-@contextmanager
-def running(target: Callable[..., None], *args: object) -> Iterator[threading.Event]:
-    """Run ``target(*args, stop)`` in a thread; on exit set stop and check it ended promptly."""
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def main() -> None:
-        try:
-            target(*args, stop)
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=main, name="dispatcher", daemon=True)
-    thread.start()
-    try:
-        yield stop
-    finally:
-        stop.set()
-        started = time.monotonic()
-        thread.join(timeout=15)
-        assert not thread.is_alive(), "dispatcher did not stop within 15 s"
-        assert time.monotonic() - started < 6, "dispatcher took too long to stop"
-    if errors:
-        raise errors[0]
+def unit(unit_id: str) -> UnitInfo:
+    contact = ContactInfo(name="能源岗", channel="hook", recipient="energy", min_severity="yellow")
+    return UnitInfo(
+        unit_id=unit_id,
+        name="某钢铁",
+        region="江苏",
+        grid_region="华东",
+        industry="steel",
+        contacts=(contact,),
+    )
 
 
-def dispatcher(
-    settings: Settings, topic: str, group: str, channels: list[Channel] | None = None
-) -> Dispatcher:
-    """A dispatcher on a test topic and group with a fast backoff."""
-    return Dispatcher(settings, channels, topic=topic, group_id=group, backoff_initial_s=0.05)
+def settings(broker: str, tmp_path: Path, routing: Path, **alerts: object) -> Settings:
+    return Settings(
+        _env_file=None,
+        kafka=KafkaSettings(bootstrap_servers=broker, tansu=True),
+        alerts=AlertSettings.model_validate(
+            {"routing_file": routing, "outbox_file": tmp_path / "outbox.db", "retry_initial_s": 0.2, **alerts}
+        ),
+    )
 
 
 @pytest.fixture
-def topic(broker: str, unique_name: str) -> str:
-    """A fresh alerts-like topic."""
-    name = f"alerts_{unique_name}"
-    create_topics(broker, [name], partitions=PARTITIONS)
-    return name
+def topics(broker: str, unique_name: str) -> tuple[str, str]:
+    """(alerts topic, registry topic) of this test."""
+    names = (f"alerts_{unique_name}", f"registry_{unique_name}")
+    create_topics(broker, list(names), partitions=2)
+    return names
 
 
-def committed(broker: str, group: str) -> dict[TopicPartition, int]:
-    """The group's committed offsets."""
-    admin = KafkaAdminClient(bootstrap_servers=broker)
+@contextmanager
+def running(d: Dispatcher) -> Iterator[None]:
+    stop = threading.Event()
+    thread = threading.Thread(target=d.run, args=(stop,), daemon=True)
+    thread.start()
     try:
-        offsets = admin.list_group_offsets(group).get(group, {})
-        return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+        yield
     finally:
-        admin.close()
-
-
-def test_delivers_every_alert_once_signed(broker: str, topic: str, unique_name: str) -> None:
-    alerts = [make_alert(n) for n in range(3)]
-    with WebhookReceiver(secret=SECRET) as receiver:
-        d = dispatcher(make_settings(broker, receiver), topic, unique_name)
-        produce_alerts(broker, topic, alerts)
-        with running(d.run):
-            receiver.wait_for(3, timeout_s=20)
-            time.sleep(0.5)  # anything extra would arrive now
-        requests = receiver.requests
-    assert sorted(r.body for r in requests) == sorted(a.to_json() for a in alerts)
-    assert all(r.signature_ok for r in requests)
-    assert {r.header("X-Energymon-Delivery") for r in requests} == {delivery_id(a) for a in alerts}
-    stats = d.stats()
-    assert (stats.delivered, stats.failed, stats.malformed, stats.retries) == (3, 0, 0, 0)
-    assert sum(committed(broker, unique_name).values()) == 3
-
-
-def test_retries_server_errors_until_delivered(broker: str, topic: str, unique_name: str) -> None:
-    alerts = [make_alert(n) for n in range(2)]
-    with WebhookReceiver(secret=SECRET) as receiver:
-        receiver.fail_next(2, 503)
-        d = dispatcher(make_settings(broker, receiver), topic, unique_name)
-        produce_alerts(broker, topic, alerts)
-        with running(d.run):
-            receiver.wait_for(2, timeout_s=20, accepted=True)
-            time.sleep(0.3)
-        requests = receiver.requests
-    assert [r.status for r in requests] == [503, 503, 200, 200]
-    # the first alert was retried (same delivery id) until accepted, then the second went through
-    assert len({r.header("X-Energymon-Delivery") for r in requests[:3]}) == 1
-    assert sorted(r.body for r in requests if r.ok) == sorted(a.to_json() for a in alerts)
-    stats = d.stats()
-    assert (stats.delivered, stats.failed, stats.retries) == (2, 0, 2)
-    assert stats.channels["webhook"].retries == 2 and stats.channels["log"].retries == 0
-
-
-def test_malformed_records_are_skipped(broker: str, topic: str, unique_name: str) -> None:
-    good = make_alert(1)
-    unit = good.unit_id  # one key: one partition, so the good alert comes after the bad ones
-    bad_alert = good.model_dump() | {"severity": "purple"}
-    with WebhookReceiver(secret=SECRET) as receiver:
-        d = dispatcher(make_settings(broker, receiver), topic, unique_name)
-        produce(
-            broker,
-            topic,
-            [
-                (unit, b"not json at all"),
-                (unit, str(bad_alert).encode()),
-                (unit, Alert.model_validate(bad_alert | {"severity": "red"}).to_json()[:-1]),
-                (unit, None),
-                (unit, good.to_json()),
-            ],
-        )
-        with running(d.run):
-            receiver.wait_for(1, timeout_s=20)
-            deadline = time.monotonic() + 5
-            while d.stats().committed == 0 and time.monotonic() < deadline:
-                time.sleep(0.05)
-        requests = receiver.requests
-    assert [r.body for r in requests] == [good.to_json()]
-    stats = d.stats()
-    assert (stats.delivered, stats.malformed) == (1, 4)
-    assert sum(committed(broker, unique_name).values()) == 5  # the skipped records are not re-read
-
-
-def test_a_permanent_failure_is_counted_and_the_next_alert_goes_on(
-    broker: str, topic: str, unique_name: str
-) -> None:
-    alerts = [make_alert(1), make_alert(1, state="resolved", severity="green")]
-    with WebhookReceiver(secret=SECRET) as receiver:
-        receiver.fail_next(1, 410, b"hook removed")
-        d = dispatcher(make_settings(broker, receiver), topic, unique_name)
-        produce_alerts(broker, topic, alerts)
-        with running(d.run):
-            receiver.wait_for(2, timeout_s=20)
-            time.sleep(0.3)
-        statuses = [r.status for r in receiver.requests]
-    assert statuses == [410, 200]
-    stats = d.stats()
-    assert (stats.delivered, stats.failed, stats.retries) == (1, 1, 0)
-    assert stats.last_error is not None and "410" in stats.last_error
-
-
-class StopAfter:
-    """A channel that sets ``stop`` once it has seen ``n`` alerts (placed after the webhook)."""
-
-    name = "stop-after"
-
-    def __init__(self, n: int, stop: threading.Event) -> None:
-        self.n = n
-        self.stop = stop
-        self.seen: list[Alert] = []
-
-    def deliver(self, alert: Alert) -> None:
-        self.seen.append(alert)
-        if len(self.seen) >= self.n:
-            self.stop.set()
-
-
-def test_restart_resumes_after_the_last_delivered_alert(broker: str, topic: str, unique_name: str) -> None:
-    alerts = [make_alert(n) for n in range(4)]
-    settings = make_settings(broker)
-    produce_alerts(broker, topic, alerts)
-    with WebhookReceiver(secret=SECRET) as receiver:
-        webhook = WebhookChannel(receiver.url, SECRET, 2.0)
-
-        stop = threading.Event()
-        first = dispatcher(settings, topic, unique_name, channels=[webhook, StopAfter(2, stop)])
-        thread = threading.Thread(target=first.run, args=(stop,), daemon=True)
-        thread.start()
+        stop.set()
         thread.join(timeout=20)
         assert not thread.is_alive()
-        first_bodies = [r.body for r in receiver.requests]
-        assert len(first_bodies) == 2
-        assert first.stats().committed >= 1
-        assert sum(committed(broker, unique_name).values()) == 2
-
-        second = dispatcher(settings, topic, unique_name, channels=[webhook])
-        with running(second.run):
-            receiver.wait_for(4, timeout_s=20)
-            time.sleep(0.5)
-        bodies = [r.body for r in receiver.requests]
-    assert len(bodies) == 4  # nothing delivered twice
-    assert sorted(bodies) == sorted(a.to_json() for a in alerts)
-    assert second.stats().delivered == 2
 
 
-def test_run_dispatcher_uses_the_settings(broker: str, tmp_path: Path, unique_name: str) -> None:
-    """Production wiring: the `alerts` topic, the energymon-alerts group, the secret from a file."""
-    create_topics(broker, [ALERTS], partitions=4)
-    secret_file = tmp_path / "webhook_secret"
-    secret_file.write_text(SECRET + "\n", encoding="utf-8")
-    mine = make_alert(7, unit=f"run-{unique_name}-")
+def dispatcher(s: Settings, topics: tuple[str, str], group: str) -> Dispatcher:
+    return Dispatcher(
+        s, load_routing(s.alerts.routing_file), topic=topics[0], group_id=group, registry_topic=topics[1]
+    )  # type: ignore[arg-type]
+
+
+def ids(alerts: list[Alert], kind: str, recipients: tuple[str, ...] = ("energy", "duty")) -> set[str]:
+    return {notification_id(a, kind, "hook", r) for a in alerts for r in recipients}  # type: ignore[arg-type]
+
+
+def test_alerts_reach_their_unit_contact_and_duty_signed(
+    broker: str, topics: tuple[str, str], unique_name: str, tmp_path: Path
+) -> None:
+    alerts = [make_alert(f"U{i}-{unique_name}") for i in range(3)]
     with WebhookReceiver(secret=SECRET) as receiver:
-        settings = make_settings(broker, receiver, webhook_secret=None, webhook_secret_file=secret_file)
-        produce_alerts(broker, ALERTS, [mine])
-        with running(run_dispatcher, settings):
-            deadline = time.monotonic() + 20
-            while not any(r.header("X-Energymon-Alert-Key") == mine.key for r in receiver.requests):
-                assert time.monotonic() < deadline, "alert not delivered within 20 s"
-                time.sleep(0.05)
-        [request] = [r for r in receiver.requests if r.header("X-Energymon-Alert-Key") == mine.key]
-    assert request.body == mine.to_json() and request.signature_ok
-    assert committed(broker, GROUP_ID)
+        s = settings(broker, tmp_path, routing_file(tmp_path, receiver.url))
+        produce(broker, topics[1], [(a.unit_id, unit(a.unit_id).to_json()) for a in alerts])
+        produce(broker, topics[0], [(a.unit_id, a.to_json()) for a in alerts])
+        with running(dispatcher(s, topics, unique_name)):
+            receiver.wait_for(6, timeout_s=30)
+            time.sleep(0.5)  # anything extra would arrive now
+        requests = receiver.requests
+    assert all(r.signature_ok for r in requests)
+    assert sorted(r.header("X-Energymon-Delivery") or "" for r in requests) == sorted(ids(alerts, "raised"))
 
 
-def test_stop_interrupts_retries_and_leaves_the_alert_undelivered() -> None:
-    """No broker needed: ``dispatch`` retrying a failing webhook returns promptly on stop."""
-    settings = make_settings("127.0.0.1:1")  # never contacted: dispatch() does not touch Kafka
-    with WebhookReceiver() as receiver:
-        receiver.fail_next(1000, 503)
-        d = Dispatcher(
-            settings, [WebhookChannel(receiver.url, None, 2.0)], backoff_initial_s=0.02, backoff_max_s=0.1
+class Outage(WebhookReceiver):
+    """Answers 503 until ``down_s`` seconds after :meth:`go_down`."""
+
+    up_at = 0.0
+
+    def go_down(self, down_s: float) -> None:
+        self.up_at = time.monotonic() + down_s
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        if time.monotonic() < self.up_at:
+            self.fail_next(1, 503)
+        super()._handle(handler)
+
+
+def test_a_channel_down_for_30_s_receives_each_notification_once(
+    broker: str, topics: tuple[str, str], unique_name: str, tmp_path: Path
+) -> None:
+    alerts = [make_alert(f"U{i}-{unique_name}") for i in range(3)]
+    with Outage(secret=SECRET) as receiver:
+        s = settings(broker, tmp_path, routing_file(tmp_path, receiver.url), retry_max_s=2.0)
+        produce(broker, topics[1], [(a.unit_id, unit(a.unit_id).to_json()) for a in alerts])
+        receiver.go_down(30)
+        produce(broker, topics[0], [(a.unit_id, a.to_json()) for a in alerts])
+        with running(dispatcher(s, topics, unique_name)):
+            receiver.wait_for(6, timeout_s=60, accepted=True)
+            time.sleep(1.0)
+        requests = receiver.requests
+    accepted = [r.header("X-Energymon-Delivery") for r in requests if r.ok]
+    assert sorted(accepted) == sorted(ids(alerts, "raised"))  # each exactly once
+    assert sum(not r.ok for r in requests) >= 6  # it was retried while down
+
+
+def test_sigkill_between_send_and_record_loses_nothing(broker: str, unique_name: str, tmp_path: Path) -> None:
+    create_topics(broker, [ALERTS, REGISTRY], partitions=4)
+    alerts = [make_alert(f"K{i}-{unique_name}") for i in range(2)]
+    produce(broker, REGISTRY, [(a.unit_id, unit(a.unit_id).to_json()) for a in alerts])
+    with WebhookReceiver(secret=SECRET) as receiver:
+        receiver.stall_next(1, 20.0)  # the first request is received, then never answered in time
+        routing = routing_file(tmp_path, receiver.url)
+        env = {
+            **os.environ,
+            "ENERGYMON_KAFKA__BOOTSTRAP_SERVERS": broker,
+            "ENERGYMON_KAFKA__TANSU": "true",
+            "ENERGYMON_ALERTS__ROUTING_FILE": str(routing),
+            "ENERGYMON_ALERTS__OUTBOX_FILE": str(tmp_path / "outbox.db"),
+            "ENERGYMON_ALERTS__RETRY_INITIAL_S": "0.2",
+        }
+        command = [sys.executable, "-m", "energymon", "alerts", "run"]
+        produce(broker, ALERTS, [(a.unit_id, a.to_json()) for a in alerts])
+        first = subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
+        try:
+            [sent] = receiver.wait_for(1, timeout_s=40)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        second = subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
+        try:
+            expected = {notification_id(a, "raised", "hook", "duty") for a in alerts}
+            deadline = time.monotonic() + 40
+            while not expected <= {r.header("X-Energymon-Delivery") for r in receiver.accepted}:
+                assert time.monotonic() < deadline, "not every notification arrived after the restart"
+                time.sleep(0.1)
+            time.sleep(0.5)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=20)
+        mine = [
+            r.header("X-Energymon-Delivery")
+            for r in receiver.requests
+            if r.header("X-Energymon-Delivery") in expected
+        ]
+    assert set(mine) == expected  # nothing lost
+    repeated = [i for i in mine if mine.count(i) > 1]
+    assert set(repeated) <= {sent.header("X-Energymon-Delivery")}  # only the interrupted one, same id
+
+
+def test_ack_through_the_api_stops_escalation(
+    broker: str, topics: tuple[str, str], unique_name: str, tmp_path: Path
+) -> None:
+    import json
+    import urllib.parse
+    import urllib.request
+
+    acked, unacked = make_alert(f"A-{unique_name}"), make_alert(f"B-{unique_name}")
+    with WebhookReceiver(secret=SECRET) as receiver, WebhookReceiver(secret=SECRET) as esc:
+        s = settings(
+            broker,
+            tmp_path,
+            routing_file(tmp_path, receiver.url, esc.url),
+            escalate_after_min=0.05,  # 3 s
+            api_port=0,
+            api_token="t0ken",
         )
-        stop = threading.Event()
-        result: list[bool] = []
-        thread = threading.Thread(target=lambda: result.append(d.dispatch(make_alert(1), stop)))
-        thread.start()
-        receiver.wait_for(4, timeout_s=10)
-        stop.set()
-        started = time.monotonic()
-        thread.join(timeout=5)
-        assert time.monotonic() - started < 0.5
-    assert result == [False]  # not delivered: the caller must not commit its offset
-    stats = d.stats()
-    assert (stats.delivered, stats.failed) == (0, 0) and stats.retries >= 3
+        produce(broker, topics[1], [(a.unit_id, unit(a.unit_id).to_json()) for a in (acked, unacked)])
+        d = dispatcher(s, topics, unique_name)
+        with running(d):
+            produce(broker, topics[0], [(a.unit_id, a.to_json()) for a in (acked, unacked)])
+            receiver.wait_for(4, timeout_s=30)
+            assert d.api is not None
+            url = f"http://127.0.0.1:{d.api.port}/v1/alerts/{urllib.parse.quote(acked.key, safe='')}/ack"
+            request = urllib.request.Request(
+                url, data=b'{"by": "duty officer"}', headers={"Authorization": "Bearer t0ken"}, method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                assert json.loads(answer.read())["acked_by"] == "duty officer"
+            esc.wait_for(1, timeout_s=15)
+            time.sleep(4)  # the acked alert's escalation time has passed too
+        escalated = [r.header("X-Energymon-Delivery") for r in esc.requests]
+    assert escalated == [notification_id(unacked, "escalated", "esc", None)]
 
 
-def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
-    d = Dispatcher(make_settings("127.0.0.1:1"), [])
-    for attempt, ceiling in [(0, 0.5), (1, 1.0), (2, 2.0), (5, 16.0), (6, 30.0), (60, 30.0)]:
-        waits = [d.backoff_s(attempt) for _ in range(50)]
-        assert all(ceiling / 2 <= w <= ceiling for w in waits), (attempt, min(waits), max(waits))
-        assert len(set(waits)) > 1  # jittered
-    assert d.backoff_s(0, retry_after_s=3) >= 3  # the peer's Retry-After is honoured...
-    assert d.backoff_s(0, retry_after_s=3600) <= 30  # ...up to the cap
+def test_silence_from_the_cli_records_but_sends_nothing(
+    broker: str, topics: tuple[str, str], unique_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from energymon.cli import app
+
+    raised, worse = (
+        make_alert(f"S-{unique_name}", 0, severity="yellow"),
+        make_alert(f"S-{unique_name}", 1, "updated"),
+    )
+    with WebhookReceiver(secret=SECRET) as receiver:
+        s = settings(broker, tmp_path, routing_file(tmp_path, receiver.url))
+        monkeypatch.setenv("ENERGYMON_ALERTS__OUTBOX_FILE", str(tmp_path / "outbox.db"))
+        produce(broker, topics[1], [(raised.unit_id, unit(raised.unit_id).to_json())])
+        d = dispatcher(s, topics, unique_name)
+        with running(d):
+            produce(broker, topics[0], [(raised.unit_id, raised.to_json())])
+            receiver.wait_for(1, timeout_s=30)
+            result = CliRunner().invoke(app, ["alerts", "silence", raised.key, "--for", "2h"])
+            assert result.exit_code == 0, result.output
+            produce(broker, topics[0], [(worse.unit_id, worse.to_json())])
+            deadline = time.monotonic() + 20
+            while d.stats().changes < 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            time.sleep(1.0)
+        listed = CliRunner().invoke(app, ["alerts", "list", "--json"])
+    assert len(receiver.requests) == 1  # only the raise, before the silence
+    [alert] = __import__("json").loads(listed.output)["alerts"]
+    assert (alert["severity"], alert["silenced_until_ms"] is not None) == ("red", True)

@@ -1,38 +1,21 @@
-"""WebhookChannel against a real local HTTP receiver."""
+"""WebhookChannel (Notification contract) against a real local HTTP receiver."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterator
 from urllib.parse import unquote
 
+import orjson
 import pytest
 
-from alerts.channels import DeliveryError, LogChannel, WebhookChannel, delivery_id, verify
+from alerts.channels import DeliveryError, WebhookChannel, notification_json, verify
 from energy.alert import Alert
+from tests.notifications import make_alert, make_notification
 from tests.receivers import WebhookReceiver, free_port
 
 SECRET = "s3cr3t-不要泄露"
-
-
-def make_alert(**changes: object) -> Alert:
-    """A red hourly-ceiling alert; fields overridable."""
-    fields: dict[str, object] = {
-        "key": "91110000100000000X|hourly_ceiling",
-        "unit_id": "91110000100000000X",
-        "rule": "hourly_ceiling",
-        "severity": "red",
-        "state": "raised",
-        "value": 31.5,
-        "threshold": 25.0,
-        "uom": "tce",
-        "message": "用能超过每小时上限",
-        "ts_ms": 1_767_225_600_000,
-    }
-    fields.update(changes)
-    return Alert.model_validate(fields)
 
 
 @pytest.fixture
@@ -41,21 +24,29 @@ def receiver() -> Iterator[WebhookReceiver]:
         yield r
 
 
-def test_body_is_the_alert_json_and_headers_identify_it(receiver: WebhookReceiver) -> None:
-    alert = make_alert()
-    WebhookChannel(receiver.url, SECRET, 2.0).deliver(alert)
+def test_body_is_the_alert_json_plus_kind_and_delivery_id(receiver: WebhookReceiver) -> None:
+    n = make_notification(kind="escalated", delivery_id="abc123")
+    WebhookChannel(receiver.url, SECRET, 2.0).deliver(n)
     [req] = receiver.wait_for(1)
     assert req.method == "POST" and req.path == "/hook"
-    assert req.body == alert.to_json()
-    assert Alert.from_json(req.body) == alert
+    assert req.body == notification_json(n)
+    body = orjson.loads(req.body)
+    assert list(body)[-2:] == ["kind", "delivery_id"]
+    assert (body["kind"], body["delivery_id"]) == ("escalated", "abc123")
+    assert Alert.from_json(req.body) == n.alert  # old receivers still parse it
     assert req.header("Content-Type") == "application/json"
-    assert req.header("X-Energymon-Alert-Key") == alert.key
-    expected_id = hashlib.sha256(f"{alert.key}|raised|{alert.ts_ms}".encode()).hexdigest()
-    assert req.header("X-Energymon-Delivery") == expected_id
+
+
+def test_headers_carry_the_notifications_delivery_id_and_alert_key(receiver: WebhookReceiver) -> None:
+    n = make_notification(delivery_id="feedface42")
+    WebhookChannel(receiver.url, SECRET, 2.0).deliver(n)
+    [req] = receiver.wait_for(1)
+    assert req.header("X-Energymon-Delivery") == "feedface42"
+    assert req.header("X-Energymon-Alert-Key") == n.alert.key
 
 
 def test_signature_verifies_with_the_secret_only(receiver: WebhookReceiver) -> None:
-    WebhookChannel(receiver.url, SECRET, 2.0).deliver(make_alert())
+    WebhookChannel(receiver.url, SECRET, 2.0).deliver(make_notification())
     [req] = receiver.wait_for(1)
     assert req.signature_ok is True
     signature = req.header("X-Energymon-Signature")
@@ -66,22 +57,21 @@ def test_signature_verifies_with_the_secret_only(receiver: WebhookReceiver) -> N
 
 
 def test_wrong_secret_fails_the_receivers_check(receiver: WebhookReceiver) -> None:
-    WebhookChannel(receiver.url, "another-secret", 2.0).deliver(make_alert())
+    WebhookChannel(receiver.url, "another-secret", 2.0).deliver(make_notification())
     [req] = receiver.wait_for(1)
     assert req.signature_ok is False
 
 
 def test_no_signature_header_without_secret(receiver: WebhookReceiver) -> None:
-    WebhookChannel(receiver.url, None, 2.0).deliver(make_alert())
+    WebhookChannel(receiver.url, None, 2.0).deliver(make_notification())
     [req] = receiver.wait_for(1)
     assert req.header("X-Energymon-Signature") is None
     assert req.signature_ok is False
-    assert req.header("X-Energymon-Delivery")
 
 
 def test_non_ascii_key_is_percent_encoded(receiver: WebhookReceiver) -> None:
     alert = make_alert(key="京能热电|小时上限", unit_id="京能热电", rule="小时上限")
-    WebhookChannel(receiver.url, SECRET, 2.0).deliver(alert)
+    WebhookChannel(receiver.url, SECRET, 2.0).deliver(make_notification(alert))
     [req] = receiver.wait_for(1)
     header = req.header("X-Energymon-Alert-Key")
     assert header is not None and header.isascii()
@@ -91,7 +81,7 @@ def test_non_ascii_key_is_percent_encoded(receiver: WebhookReceiver) -> None:
 def test_server_error_is_retryable(receiver: WebhookReceiver) -> None:
     receiver.fail_next(1, 500, b"boom")
     with pytest.raises(DeliveryError) as info:
-        WebhookChannel(receiver.url, SECRET, 2.0).deliver(make_alert())
+        WebhookChannel(receiver.url, SECRET, 2.0).deliver(make_notification())
     assert info.value.retryable is True
     assert "500" in info.value.detail
 
@@ -99,7 +89,7 @@ def test_server_error_is_retryable(receiver: WebhookReceiver) -> None:
 def test_too_many_requests_is_retryable_and_passes_retry_after(receiver: WebhookReceiver) -> None:
     receiver.fail_next(1, 429, b"slow down", headers={"Retry-After": "3"})
     with pytest.raises(DeliveryError) as info:
-        WebhookChannel(receiver.url, SECRET, 2.0).deliver(make_alert())
+        WebhookChannel(receiver.url, SECRET, 2.0).deliver(make_notification())
     assert info.value.retryable is True
     assert info.value.retry_after_s == 3.0
 
@@ -107,7 +97,7 @@ def test_too_many_requests_is_retryable_and_passes_retry_after(receiver: Webhook
 def test_not_found_is_permanent_with_status_and_body(receiver: WebhookReceiver) -> None:
     receiver.fail_next(1, 404, b"no such hook " + b"x" * 500)
     with pytest.raises(DeliveryError) as info:
-        WebhookChannel(receiver.url, SECRET, 2.0).deliver(make_alert())
+        WebhookChannel(receiver.url, SECRET, 2.0).deliver(make_notification())
     assert info.value.retryable is False
     assert "404" in info.value.detail and "no such hook" in info.value.detail
     assert "x" * 201 not in info.value.detail  # only the first 200 characters of the answer
@@ -116,7 +106,7 @@ def test_not_found_is_permanent_with_status_and_body(receiver: WebhookReceiver) 
 def test_redirect_is_not_followed(receiver: WebhookReceiver) -> None:
     receiver.fail_next(1, 302, b"", headers={"Location": "/elsewhere"})
     with pytest.raises(DeliveryError) as info:
-        WebhookChannel(receiver.url, SECRET, 2.0).deliver(make_alert())
+        WebhookChannel(receiver.url, SECRET, 2.0).deliver(make_notification())
     assert info.value.retryable is False
     assert [r.path for r in receiver.requests] == ["/hook"]
 
@@ -124,7 +114,7 @@ def test_redirect_is_not_followed(receiver: WebhookReceiver) -> None:
 def test_connection_refused_is_retryable() -> None:
     channel = WebhookChannel(f"http://127.0.0.1:{free_port()}/hook", SECRET, 2.0)
     with pytest.raises(DeliveryError) as info:
-        channel.deliver(make_alert())
+        channel.deliver(make_notification())
     assert info.value.retryable is True
 
 
@@ -132,28 +122,22 @@ def test_timeout_is_retryable(receiver: WebhookReceiver) -> None:
     receiver.stall_next(1, 2.0)
     started = time.monotonic()
     with pytest.raises(DeliveryError) as info:
-        WebhookChannel(receiver.url, SECRET, 0.2).deliver(make_alert())
+        WebhookChannel(receiver.url, SECRET, 0.2).deliver(make_notification())
     assert time.monotonic() - started < 1.5  # did not wait for the stalled answer
     assert info.value.retryable is True
     assert "timed out" in info.value.detail
 
 
-def test_delivery_id_is_stable_and_tracks_the_state_change() -> None:
-    alert = make_alert()
-    assert delivery_id(alert) == delivery_id(make_alert())  # same change, another process
-    assert delivery_id(alert) != delivery_id(make_alert(state="resolved"))
-    assert delivery_id(alert) != delivery_id(make_alert(ts_ms=alert.ts_ms + 1))
-
-
-def test_retries_carry_the_same_delivery_id(receiver: WebhookReceiver) -> None:
+def test_retries_carry_the_same_delivery_id_and_body(receiver: WebhookReceiver) -> None:
     receiver.fail_next(1, 503)
     channel = WebhookChannel(receiver.url, SECRET, 2.0)
-    alert = make_alert()
+    n = make_notification()
     with pytest.raises(DeliveryError):
-        channel.deliver(alert)
-    channel.deliver(alert)
+        channel.deliver(n)
+    channel.deliver(n)
     first, second = receiver.wait_for(2)
     assert first.header("X-Energymon-Delivery") == second.header("X-Energymon-Delivery")
+    assert first.body == second.body
     assert (first.status, second.status) == (503, 200)
 
 
@@ -164,7 +148,7 @@ def test_secret_and_url_token_never_reach_errors_or_logs(
     receiver.fail_next(1, 400, b"bad request")
     channel = WebhookChannel(receiver.url + "?access_token=tok123", SECRET, 2.0)
     with pytest.raises(DeliveryError) as info:
-        channel.deliver(make_alert())
+        channel.deliver(make_notification())
     [req] = receiver.wait_for(1)
     signature = req.header("X-Energymon-Signature")
     assert signature
@@ -175,23 +159,3 @@ def test_secret_and_url_token_never_reach_errors_or_logs(
 def test_bad_url_is_refused_up_front() -> None:
     with pytest.raises(ValueError):
         WebhookChannel("ftp://example.org/hook", None, 1.0)
-
-
-@pytest.mark.parametrize(
-    ("severity", "state", "level"),
-    [
-        ("red", "raised", logging.WARNING),
-        ("red", "updated", logging.WARNING),
-        ("red", "resolved", logging.INFO),
-        ("orange", "raised", logging.INFO),
-    ],
-)
-def test_log_channel_levels(caplog: pytest.LogCaptureFixture, severity: str, state: str, level: int) -> None:
-    caplog.set_level(logging.DEBUG, logger="energymon.alerts")
-    alert = make_alert(severity=severity, state=state)
-    LogChannel().deliver(alert)
-    [record] = caplog.records
-    assert record.levelno == level
-    line = record.getMessage()
-    assert alert.unit_id in line and "hourly_ceiling" in line and "31.5" in line and "tce" in line
-    assert alert.message in line and "\n" not in line

@@ -1,0 +1,14 @@
+"""The machine-readable form of a notification (webhook body, forwarded Kafka record)."""
+
+from __future__ import annotations
+
+import orjson
+
+from ..notification import Notification
+
+
+def notification_json(n: Notification) -> bytes:
+    """The alert's JSON (``Alert.to_json`` fields, in order) followed by ``kind`` and ``delivery_id``.
+
+    ``Alert.from_json`` still parses it (unknown fields are ignored)."""
+    return orjson.dumps({**n.alert.model_dump(), "kind": n.kind, "delivery_id": n.delivery_id})

@@ -1,0 +1,1 @@
+"""The three dashboards: monitoring-centre overview, unit detail and alerts."""
