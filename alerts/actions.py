@@ -21,11 +21,16 @@ def silence(outbox: Outbox, key: str, duration_ms: int) -> int | None:
 
 
 def alert_json(view: AlertView) -> dict[str, Any]:
-    """An alert with its notifications and every attempt, as plain JSON data (the API's answer)."""
+    """An alert with its notifications and every attempt, as plain JSON data (the API's answer);
+    ``unit_name`` is the one its latest notification carried (None when none did)."""
     r = view.record
     return {
         "key": r.key,
         "unit_id": r.alert.unit_id,
+        "unit_name": next(
+            (n.notification.unit_name for n in reversed(view.notifications) if n.notification.unit_name),
+            None,
+        ),
         "rule": r.alert.rule,
         "state": r.alert.state,
         "severity": r.alert.severity,
@@ -54,6 +59,8 @@ def notification_json(n: StoredNotification) -> dict[str, Any]:
         "channel": n.channel,
         "recipient": n.notification.recipient,
         "lang": n.notification.lang,
+        "unit_name": n.notification.unit_name,
+        "folded": n.notification.folded,
         "names": list(n.names),
         "status": n.status,
         "attempts": n.attempts,

@@ -6,7 +6,11 @@
 
 Every request needs ``Authorization: Bearer <alerts.api_token>`` (compared in constant time).
 Errors are JSON ``{"error": "..."}``: 401 (no or wrong token), 404 (no such alert), 400 (bad body or
-query), 413 (body over :data:`MAX_BODY_BYTES`). ``{key}`` is the alert key, percent-encoded.
+query), 413 (body over :data:`MAX_BODY_BYTES`), 408 (body not received within
+:data:`BODY_TIMEOUT_S`). A connection that has not sent a whole request head :data:`HEAD_TIMEOUT_S`
+after it opened (or after its last answer) is closed, and connections beyond
+:data:`MAX_CONNECTIONS` open at once are answered 503 (energymon/httpguard.py). ``{key}`` is the
+alert key, percent-encoded.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from energymon.httpguard import BodyTimeout, BodyTooLarge, limit_connections, read_body
+
 from . import actions
 from .lifecycle import parse_duration_ms
 from .outbox import Outbox
@@ -31,6 +37,11 @@ if TYPE_CHECKING:  # alerts/ imports only energy/ at run time (ARCHITECTURE.md)
 log = logging.getLogger("energymon.alerts.api")
 
 MAX_BODY_BYTES = 16 * 1024
+#: Longest wait for a request head (and idle keep-alive), and for a body (seconds).
+HEAD_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 10.0
+#: Most connections open at once.
+MAX_CONNECTIONS = 32
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -98,8 +109,13 @@ def make_app(outbox: Outbox, token: str) -> web.Application:
 
 
 async def _body(request: web.Request) -> dict[str, Any] | web.Response:
-    """The JSON object of the body ({} when empty), or a 400/413 answer."""
-    raw = await request.read()
+    """The JSON object of the body ({} when empty), or a 400/408/413 answer."""
+    try:
+        raw = await read_body(request, MAX_BODY_BYTES, BODY_TIMEOUT_S)
+    except BodyTooLarge:
+        return _closing(error(413, f"request body over {MAX_BODY_BYTES} bytes"))
+    except BodyTimeout:
+        return _closing(error(408, f"request body not received within {BODY_TIMEOUT_S:g} s"))
     if not raw.strip():
         return {}
     try:
@@ -107,6 +123,11 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     except ValueError:
         return error(400, "body is not JSON")
     return data if isinstance(data, dict) else error(400, "body must be a JSON object")
+
+
+def _closing(response: web.Response) -> web.Response:
+    response.force_close()  # the rest of the body is not read: no keep-alive
+    return response
 
 
 class ApiServer:
@@ -119,7 +140,7 @@ class ApiServer:
         self.host = settings.api_host
         self.port = settings.api_port or 0
         self._loop = asyncio.new_event_loop()
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = web.AppRunner(self.app, access_log=None, keepalive_timeout=HEAD_TIMEOUT_S)
         self._thread = threading.Thread(target=self._loop.run_forever, name="alerts-api", daemon=True)
 
     def start(self) -> None:
@@ -130,6 +151,7 @@ class ApiServer:
 
     async def _start(self) -> None:
         await self._runner.setup()
+        limit_connections(self._runner, MAX_CONNECTIONS, "alerts API")
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = site._server

@@ -259,19 +259,23 @@ class Dispatcher:
         self._wake()
 
     def pending(self, step: Step) -> list[Pending]:
-        """The notifications of a lifecycle step, one per routing target with a known channel."""
+        """The notifications of a lifecycle step, one per routing target with a known channel, with
+        the unit's name from the registry."""
         if step.kind is None or step.route_at is None:
             return []
         alert = step.record.alert
+        unit = self.units.get(alert.unit_id)
+        name = unit.name if unit else None
         out = []
-        for t in targets(self.routing, self.units.get(alert.unit_id), step.kind, step.route_at):
+        for t in targets(self.routing, unit, step.kind, step.route_at):
             if t.channel not in self.channels:
                 self._note(
                     f"alert {alert.key}: contact {', '.join(t.names)} names unknown channel {t.channel!r}"
                 )
                 log.error("alert %s: contact %s names an unknown channel %r", alert.key, t.names, t.channel)
                 continue
-            out.append(Pending.make(alert, step.kind, t.channel, t.recipient, t.lang, t.names))
+            where = (t.channel, t.recipient, t.lang, t.names)
+            out.append(Pending.make(alert, step.kind, *where, unit_name=name, folded=step.folded))
         return out
 
     def _wake(self) -> None:

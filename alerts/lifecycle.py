@@ -8,7 +8,8 @@ which severity it is routed. The rules:
 - **level change** (another severity than last notified): notified as ``updated``.
 - **resolved**: notified, routed at the episode's peak severity (everyone told about it hears the end).
 - **repeats**: a change with the state and severity last notified, less than ``fold_window_ms`` of
-  event time after that notification, is folded (counted in ``folded``, shown by ``alerts list``).
+  event time after that notification, is folded (counted in ``folded``, shown by ``alerts list``, and
+  in ``folded_since`` until the next notification, whose :attr:`Step.folded` reports them).
 - **silence**: until ``silenced_until_ms`` (wall clock) nothing is sent; the change is still recorded.
 - **escalation**: a red alert notified and not acknowledged within ``escalate_after_ms`` (wall clock)
   escalates once (kind ``escalated``); an ack, a drop below red or the resolve cancels it.
@@ -45,7 +46,8 @@ class AlertRecord:
 
     ``alert`` is its latest change; ``episode`` counts raises after a resolve (1 for the first);
     ``peak`` is the worst severity of the episode; ``notified_*`` describe the last notification
-    (state, severity, event time ``ts_ms``); ``folded`` counts repeats folded in this episode.
+    (state, severity, event time ``ts_ms``); ``folded`` counts repeats folded in this episode,
+    ``folded_since`` those since the last notification (a silenced one does not count: nothing went out).
     """
 
     alert: Alert
@@ -55,6 +57,7 @@ class AlertRecord:
     notified_severity: Severity | None = None
     notified_ts_ms: int | None = None
     folded: int = 0
+    folded_since: int = 0
     acked_at_ms: int | None = None
     acked_by: str | None = None
     silenced_until_ms: int | None = None
@@ -78,13 +81,15 @@ class AlertRecord:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """The result of a change: the new record, what happened, and when notified the ``kind`` and the
-    severity ``route_at`` which recipients are chosen."""
+    """The result of a change: the new record, what happened, and when notified the ``kind``, the
+    severity ``route_at`` which recipients are chosen, and how many repeats since the previous
+    notification it reports (``folded``)."""
 
     record: AlertRecord
     outcome: Outcome
     kind: NotificationKind | None = None
     route_at: Severity | None = None
+    folded: int = 0
 
 
 def rank(severity: str) -> int:
@@ -110,7 +115,7 @@ def on_change(record: AlertRecord | None, alert: Alert, now_ms: int, policy: Pol
     current = replace(record, alert=alert, peak=worse(record.peak, alert.severity))
     if alert.state == "resolved":
         if not record.open:  # a second resolve: nothing new
-            return Step(replace(current, folded=current.folded + 1), "folded")
+            return _fold(current)
         done = replace(current, escalate_at_ms=None)
         return _notify(done, "resolved", current.peak, alert, now_ms, policy)
     if alert.severity != record.notified_severity:
@@ -119,9 +124,14 @@ def on_change(record: AlertRecord | None, alert: Alert, now_ms: int, policy: Pol
         return _notify(current, kind, route_at, alert, now_ms, policy)
     last = record.notified_ts_ms
     if last is not None and alert.ts_ms - last < policy.fold_window_ms:
-        return Step(replace(current, folded=current.folded + 1), "folded")
+        return _fold(current)
     kind = "raised" if alert.state == "raised" else "updated"
     return _notify(current, kind, alert.severity, alert, now_ms, policy)
+
+
+def _fold(record: AlertRecord) -> Step:
+    """A repeat folded into the last notification (counted, nothing sent)."""
+    return Step(replace(record, folded=record.folded + 1, folded_since=record.folded_since + 1), "folded")
 
 
 def _notify(
@@ -142,7 +152,7 @@ def _notify(
     )
     if record.silenced(now_ms):
         return Step(record, "silenced")
-    return Step(record, "notified", kind, route_at)
+    return Step(replace(record, folded_since=0), "notified", kind, route_at, record.folded_since)
 
 
 def _escalation_time(record: AlertRecord, alert: Alert, now_ms: int, policy: Policy) -> int | None:
@@ -168,7 +178,7 @@ def on_timer(record: AlertRecord, now_ms: int) -> Step:
     fired = replace(record, escalate_at_ms=None, escalated=True)
     if record.silenced(now_ms):
         return Step(fired, "silenced")
-    return Step(fired, "notified", "escalated", "red")
+    return Step(fired, "notified", "escalated", "red", record.folded_since)
 
 
 def acknowledge(record: AlertRecord, by: str | None, now_ms: int) -> AlertRecord:

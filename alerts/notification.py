@@ -26,7 +26,13 @@ class Notification:
     a robot or webhook, whose URL is the channel itself). ``lang`` picks the template language.
     ``delivery_id`` is the idempotency key: the same notification keeps it across retries and
     dispatcher restarts, so a receiver (or the channel) can drop a repeat. ``attempt`` counts the
-    tries so far (1 on the first)."""
+    tries so far (1 on the first).
+
+    ``unit_name`` is the unit's name in the registry (None when the registry does not know the unit:
+    messages then show the unit id alone). ``folded`` counts the repeats of the alert this message
+    reports instead of sending each: those folded into it while it waited to be sent, and on a later
+    message those folded after the previous message to the same recipient had gone (see
+    ``alerts/README.md``, *Lifecycle*)."""
 
     alert: Alert
     kind: NotificationKind
@@ -34,3 +40,5 @@ class Notification:
     delivery_id: str
     lang: Lang = "zh"
     attempt: int = 1
+    unit_name: str | None = None
+    folded: int = 0

@@ -16,18 +16,18 @@ receivers' idempotency key. One dispatcher per outbox file. Times are epoch mill
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
 from energy.alert import Alert
+from energymon.sqlite import add_missing_columns, close_checkpointed, open_wal, transaction
 
 from .lifecycle import AlertRecord
 from .notification import Lang, Notification, NotificationKind
@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS notifications (
     lang TEXT NOT NULL,
     names TEXT NOT NULL,
     alert TEXT NOT NULL,
+    unit_name TEXT,
+    folded INTEGER NOT NULL DEFAULT 0,  -- repeats this message reports (see Outbox.apply_change)
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_at_ms INTEGER NOT NULL,
@@ -81,6 +83,8 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_notification ON attempts (notification_id);
 """
+#: Columns added after the first release: an older outbox file gets them when it is opened.
+_ADDED_COLUMNS = {"unit_name": "TEXT", "folded": "INTEGER NOT NULL DEFAULT 0"}
 
 
 def notification_id(alert: Alert, kind: NotificationKind, channel: str, recipient: str | None) -> str:
@@ -92,8 +96,10 @@ def notification_id(alert: Alert, kind: NotificationKind, channel: str, recipien
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A notification to enqueue: its :class:`Notification` (attempt unused), the named ``channel``
-    and the contacts' ``names``."""
+    """A notification to enqueue: its :class:`Notification` (attempt unused; ``folded``: the repeats
+    since the previous notification of the alert, before :meth:`Outbox.apply_change` takes away those
+    the recipient's previous message already reported), the named ``channel`` and the contacts'
+    ``names``."""
 
     notification: Notification
     channel: str
@@ -108,10 +114,14 @@ class Pending:
         recipient: str | None,
         lang: Lang,
         names: tuple[str, ...] = (),
+        *,
+        unit_name: str | None = None,
+        folded: int = 0,
     ) -> Pending:
         """A pending notification with its delivery id."""
         nid = notification_id(alert, kind, channel, recipient)
-        return cls(Notification(alert, kind, recipient, nid, lang), channel, names)
+        n = Notification(alert, kind, recipient, nid, lang, unit_name=unit_name, folded=folded)
+        return cls(n, channel, names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +170,9 @@ class Outbox:
         self.path = Path(path)
         self._clock = clock
         self._lock = threading.RLock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_wal(self.path, "FULL", timeout_s=10)
         self._db.executescript(_SCHEMA)
+        add_missing_columns(self._db, "notifications", _ADDED_COLUMNS)
 
     def now_ms(self) -> int:
         """The outbox clock in epoch ms."""
@@ -181,7 +189,11 @@ class Outbox:
     def apply_change(self, alert: Alert, decide: Callable[[AlertRecord | None], Decision]) -> int | None:
         """Record one alert change in one transaction: ``decide(previous record)`` gives the new
         record, the outcome and the notifications. Returns how many notifications were added, or
-        None when this change was already recorded (a replayed record: nothing is done)."""
+        None when this change was already recorded (a replayed record: nothing is done).
+
+        A ``folded`` change is counted into the last notification's messages still queued (they
+        report it when they go); a new notification reports the repeats since the previous one less
+        those the same recipient's previous message reported."""
         now = self.now_ms()
         with self._transaction():
             seen = self._db.execute(
@@ -197,7 +209,12 @@ class Outbox:
                 (alert.key, alert.state, alert.severity, alert.ts_ms, outcome, now),
             )
             self._save(record, now)
-            return self._enqueue(pending, now)
+            if outcome == "folded":
+                self._db.execute(
+                    f"UPDATE notifications SET folded = folded + 1 WHERE {_OF_CHANGE} AND status = 'queued'",
+                    (record.key, record.notified_state, record.notified_ts_ms),
+                )
+            return self._enqueue([self._less_reported(p) for p in pending], now)
 
     def update(
         self, key: str, decide: Callable[[AlertRecord], tuple[AlertRecord, Sequence[Pending]]]
@@ -243,7 +260,7 @@ class Outbox:
         return them with their ``attempt`` number."""
         with self._transaction():
             rows = self._db.execute(
-                "SELECT id, alert, kind, recipient, lang, attempts FROM notifications "
+                f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
                 "WHERE channel = ? AND status = 'queued' AND next_at_ms <= ? "
                 "ORDER BY next_at_ms, seq LIMIT ?",
                 (channel, now_ms, limit),
@@ -252,10 +269,7 @@ class Outbox:
                 "UPDATE notifications SET status = 'sending', attempts = attempts + 1 WHERE id = ?",
                 [(r[0],) for r in rows],
             )
-        return [
-            Notification(Alert.from_json(alert), kind, recipient, nid, lang, attempts + 1)
-            for nid, alert, kind, recipient, lang, attempts in rows
-        ]
+        return [_notification(row, attempt=row[5] + 1) for row in rows]
 
     def next_due_ms(self, channel: str) -> int | None:
         """When the next queued notification of ``channel`` is due (None: nothing queued)."""
@@ -312,7 +326,7 @@ class Outbox:
     def notifications(self, alert_key: str | None = None) -> list[StoredNotification]:
         """Notifications (of one alert, or all) in the order they were queued, with their attempts."""
         query = (
-            "SELECT id, alert, kind, recipient, lang, channel, names, status, attempts, next_at_ms, "
+            f"SELECT {_NOTIFICATION_COLUMNS}, channel, names, status, next_at_ms, "
             "created_at_ms, done_at_ms, last_error FROM notifications"
         )
         args: tuple[Any, ...] = ()
@@ -328,15 +342,15 @@ class Outbox:
                 history.setdefault(nid, []).append(Attempt(*attempt))
         return [
             StoredNotification(
-                Notification(Alert.from_json(row[1]), row[2], row[3], row[0], row[4], row[8]),
-                row[5],
-                tuple(orjson.loads(row[6])),
-                row[7],
+                _notification(row, attempt=row[5]),
                 row[8],
-                row[9],
+                tuple(orjson.loads(row[9])),
                 row[10],
+                row[5],
                 row[11],
                 row[12],
+                row[13],
+                row[14],
                 tuple(history.get(row[0], ())),
             )
             for row in rows
@@ -345,25 +359,15 @@ class Outbox:
     def close(self) -> None:
         """Checkpoint the WAL and close (safe to call twice)."""
         with self._lock:
-            try:
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.ProgrammingError:
-                return
-            self._db.close()
+            close_checkpointed(self._db)
 
     # -- internals -----------------------------------------------------------------------------
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT`` under the lock (``ROLLBACK`` on an exception)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        """One SQLite transaction under the lock."""
+        with self._lock, transaction(self._db):
+            yield
 
     def _save(self, record: AlertRecord, now: int) -> None:
         self._db.execute(
@@ -374,13 +378,34 @@ class Outbox:
             (record.key, record.alert.unit_id, record.open, record.escalate_at_ms, now, _dump_record(record)),
         )
 
+    def _less_reported(self, p: Pending) -> Pending:
+        """``p`` without the repeats its recipient's message about the alert's last notified change
+        already reported (folded into it while it was queued)."""
+        n = p.notification
+        if not n.folded or n.kind == "escalated":
+            return p
+        last = self._db.execute(
+            "SELECT json_extract(alert, '$.state'), json_extract(alert, '$.ts_ms') FROM notifications "
+            "WHERE alert_key = ? AND kind != 'escalated' ORDER BY seq DESC LIMIT 1",
+            (n.alert.key,),
+        ).fetchone()
+        if last is None:
+            return p
+        row = self._db.execute(
+            f"SELECT folded FROM notifications WHERE {_OF_CHANGE} AND channel = ? AND recipient IS ?",
+            (n.alert.key, *last, p.channel, n.recipient),
+        ).fetchone()
+        reported = row[0] if row else 0
+        return replace(p, notification=replace(n, folded=max(0, n.folded - reported)))
+
     def _enqueue(self, pending: Sequence[Pending], now: int) -> int:
         added = 0
         for p in pending:
             n = p.notification
             added += self._db.execute(
                 "INSERT OR IGNORE INTO notifications (id, alert_key, kind, channel, recipient, lang, names, "
-                "alert, status, next_at_ms, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                "alert, unit_name, folded, status, next_at_ms, created_at_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
                 (
                     n.delivery_id,
                     n.alert.key,
@@ -390,6 +415,8 @@ class Outbox:
                     n.lang,
                     orjson.dumps(list(p.names)).decode(),
                     n.alert.to_json().decode(),
+                    n.unit_name,
+                    n.folded,
                     now,
                     now,
                 ),
@@ -401,6 +428,22 @@ class Outbox:
             "INSERT INTO attempts (notification_id, attempt, at_ms, outcome, detail) VALUES (?, ?, ?, ?, ?)",
             (nid, attempt, at, outcome, detail),
         )
+
+
+#: The notifications of one alert change (key, state, ts_ms): parameters key, state, ts_ms.
+_OF_CHANGE = (
+    "alert_key = ? AND kind != 'escalated' AND json_extract(alert, '$.state') = ? "
+    "AND json_extract(alert, '$.ts_ms') = ?"
+)
+#: The columns :func:`_notification` reads, in its order.
+_NOTIFICATION_COLUMNS = "id, alert, kind, recipient, lang, attempts, unit_name, folded"
+
+
+def _notification(row: Sequence[Any], attempt: int) -> Notification:
+    nid, alert, kind, recipient, lang, _, unit_name, folded = row[:8]
+    return Notification(
+        Alert.from_json(alert), kind, recipient, nid, lang, attempt, unit_name=unit_name, folded=folded
+    )
 
 
 def _dump_record(record: AlertRecord) -> str:

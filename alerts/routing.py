@@ -36,7 +36,8 @@ class ChannelSpec(BaseModel):
 
     An option named ``<name>_file`` (a path) or ``<name>_env`` (an environment variable) gives the
     secret ``<name>`` (e.g. ``secret_file: /run/secrets/hook`` → secret ``secret``); secrets never
-    appear in the options themselves."""
+    appear in the options themselves. Options in :data:`PATH_OPTIONS` (``ca_file``) name a file the
+    channel opens itself: they stay plain options."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -52,7 +53,9 @@ class ChannelSpec(BaseModel):
         plain: dict[str, Any] = {}
         secrets = {name: value.get_secret_value() for name, value in self.secrets.items()}
         for key, value in self.options.items():
-            if key.endswith("_file") and value is not None:
+            if key in PATH_OPTIONS:
+                plain[key] = value
+            elif key.endswith("_file") and value is not None:
                 try:
                     secrets[key.removesuffix("_file")] = Path(value).read_text(encoding="utf-8").strip()
                 except OSError as exc:
@@ -65,6 +68,11 @@ class ChannelSpec(BaseModel):
             else:
                 plain[key] = value
         return plain, secrets
+
+
+#: Channel options that are paths for the channel itself, not secrets to read: the e-mail channel's
+#: ``ca_file`` (a CA bundle to trust besides the system's).
+PATH_OPTIONS = frozenset({"ca_file"})
 
 
 class RegionRoute(BaseModel):

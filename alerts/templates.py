@@ -1,10 +1,12 @@
 """What a notification says: a title and a body as markdown (chat robots), plain text and HTML (e-mail).
 
 Chinese by default; ``Notification.lang`` ``en`` gives English, ``both`` the Chinese then the English.
-The frame (unit, rule, severity, state, value and threshold, event time in China time, the alert key)
-comes from here; the alert's own ``message`` (made by ``energy.messages`` in the stream app's language)
-is quoted as it is. Every field is escaped for the format it goes into (markdown, HTML), and newlines
-inside a field are folded to spaces, so a unit name cannot inject markup or lines.
+The frame (unit as "name (id)" — the id alone when the registry does not know the unit —, rule,
+severity, state, value and threshold, event time in China time, the repeats the message reports when
+there are any, the alert key) comes from here; the alert's own ``message`` (made by
+``energy.messages`` in the stream app's language) is quoted as it is. Every field is escaped for the
+format it goes into (markdown, HTML), and newlines inside a field are folded to spaces, so a unit
+name cannot inject markup or lines.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "value": ("数值 / 阈值", "Value / threshold"),
     "time": ("时间", "Time"),
     "message": ("内容", "Message"),
+    "folded": ("重复", "Repeats"),
     "key": ("预警编号", "Alert key"),
 }
 _CHINA_TIME = ("北京时间", "China time")
@@ -74,11 +77,11 @@ class Rendered:
     html: str
 
 
-def render(n: Notification, unit_name: str | None = None) -> Rendered:
-    """The texts of ``n`` in ``n.lang``; ``unit_name`` (the registry's) is shown before the unit id."""
+def render(n: Notification) -> Rendered:
+    """The texts of ``n`` in ``n.lang``."""
     langs: tuple[One, ...] = _langs(n.lang)
-    title = " / ".join(title_of(n, lang, unit_name) for lang in langs)
-    sections = [(title_of(n, lang, unit_name), rows(n.alert, lang, unit_name)) for lang in langs]
+    title = " / ".join(title_of(n, lang) for lang in langs)
+    sections = [(title_of(n, lang), rows(n, lang)) for lang in langs]
     return Rendered(
         title=title,
         markdown="\n\n".join(_markdown(t, r) for t, r in sections),
@@ -95,8 +98,9 @@ def _pick(pair: tuple[str, str], lang: One) -> str:
     return pair[0] if lang == "zh" else pair[1]
 
 
-def title_of(n: Notification, lang: One, unit_name: str | None = None) -> str:
-    """``【一级预警】某某钢铁 能耗总量``; updated ``【一级预警·级别调整】…``, resolved ``【预警解除】…``,
+def title_of(n: Notification, lang: One) -> str:
+    """``【一级预警】某某钢铁 能耗总量`` (the unit id when its name is unknown); updated
+    ``【一级预警·级别调整】…``, resolved ``【预警解除】…``,
     escalated ``【升级·一级预警】…`` (English: ``[Level 1 warning] …`` and so on)."""
     level = _pick(_LEVEL[n.alert.severity], lang)
     if n.kind == "resolved":
@@ -107,7 +111,7 @@ def title_of(n: Notification, lang: One, unit_name: str | None = None) -> str:
         head = f"【{level}·级别调整】" if lang == "zh" else f"[{level}, level changed] "
     else:
         head = f"【{level}】" if lang == "zh" else f"[{level}] "
-    return _one_line(f"{head}{unit_name or n.alert.unit_id} {subject(n.alert, lang)}")
+    return _one_line(f"{head}{n.unit_name or n.alert.unit_id} {subject(n.alert, lang)}")
 
 
 def subject(alert: Alert, lang: One) -> str:
@@ -129,9 +133,19 @@ def number(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def rows(alert: Alert, lang: One, unit_name: str | None = None) -> list[tuple[str, str]]:
-    """The (label, value) lines of a body, unescaped and one line each."""
-    unit = f"{unit_name} ({alert.unit_id})" if unit_name else alert.unit_id
+def folded_text(count: int, lang: One) -> str:
+    """How many repeats a message reports: ``另有 3 次重复，已合并到本条通知`` / ``3 more repeats, folded
+    into this message``."""
+    if lang == "zh":
+        return f"另有 {count} 次重复，已合并到本条通知"
+    return f"{count} more repeat{'s' * (count != 1)}, folded into this message"
+
+
+def rows(n: Notification, lang: One) -> list[tuple[str, str]]:
+    """The (label, value) lines of a body, unescaped and one line each (``folded`` only when the
+    message reports repeats)."""
+    alert = n.alert
+    unit = f"{n.unit_name} ({alert.unit_id})" if n.unit_name else alert.unit_id
     figures = f"{number(alert.value)} {alert.uom} / {number(alert.threshold)} {alert.uom}"
     values = {
         "unit": unit,
@@ -141,8 +155,11 @@ def rows(alert: Alert, lang: One, unit_name: str | None = None) -> list[tuple[st
         "value": figures,
         "time": f"{china_time(alert.ts_ms)} ({_pick(_CHINA_TIME, lang)})",
         "message": alert.message,
+        "folded": folded_text(n.folded, lang),
         "key": alert.key,
     }
+    if n.folded <= 0:
+        del values["folded"]
     return [(_pick(_LABELS[field], lang), _one_line(value)) for field, value in values.items()]
 
 

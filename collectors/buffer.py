@@ -13,18 +13,18 @@ dropped to make room. Every committed transaction survives a kill of the process
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+
+from energymon.sqlite import Synchronous, close_checkpointed, open_wal, transaction
 
 log = logging.getLogger("energymon.collect.buffer")
 
-Synchronous = Literal["NORMAL", "FULL"]
 MB = 1024 * 1024
 #: zlib level of stored values: a 10-reading JSON message of ~1.5 kB shrinks to ~0.3 kB.
 ZLIB_LEVEL = 6
@@ -123,10 +123,7 @@ class Buffer:
         self.warn_pct = warn_pct
         self._clock = clock
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db = open_wal(self.path, synchronous)
         self._db.executescript(_SCHEMA)
         self._page_size: int = self._db.execute("PRAGMA page_size").fetchone()[0]
         self._warned = False
@@ -237,16 +234,12 @@ class Buffer:
     def close(self) -> None:
         """Checkpoint the WAL into the main file and close (safe to call twice)."""
         with self._lock:
-            try:
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.ProgrammingError:
-                return  # already closed
-            self._db.close()
+            close_checkpointed(self._db)
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _transaction(self) -> AbstractContextManager[None]:
+        return transaction(self._db)
 
     def _used_bytes(self) -> int:
         pages: int = self._db.execute("PRAGMA page_count").fetchone()[0]
@@ -284,16 +277,3 @@ class Buffer:
                 self.warn_pct,
             )
         self._warned = pct >= self.warn_pct
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on an exception) on an autocommit connection."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -28,13 +28,14 @@ offending field (or of the nearest enclosing node when the field is missing). Be
 own rules it checks what only the whole file can tell: unknown fields, duplicate unit ids (across
 files), duplicate meter ids, products naming unknown meters, energy codes and units of measure the
 accounting kernel does not know or that have the wrong dimension, grid regions, duplicate target
-years, decline targets without a base year and targets that set nothing.
+years, decline targets without a base year and targets that set nothing. Given the channel names of
+the alert routing file, it also reports every contact naming a channel that is not among them.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -138,13 +139,14 @@ def registry_files(path: Path) -> list[Path]:
     return [path]
 
 
-def load_registry(path: Path) -> list[UnitInfo]:
+def load_registry(path: Path, channels: Collection[str] | None = None) -> list[UnitInfo]:
     """The units described by the registry file or directory at ``path``, in file order.
 
-    Raises :class:`RegistryError` with every problem of every file (nothing is returned unless the
-    whole registry is valid).
+    ``channels``: the channel names of the alert routing file; when given, a contact naming another
+    channel is a problem. Raises :class:`RegistryError` with every problem of every file (nothing is
+    returned unless the whole registry is valid).
     """
-    checker = _Checker()
+    checker = _Checker(channels)
     for file in registry_files(path):
         checker.read_file(file)
     checker.problems.sort(key=lambda p: (checker.file_order[p.file], p.line or 0))
@@ -160,6 +162,8 @@ class YamlFile:
         self.name = name
         self.lines: dict[Loc, int] = {}
         self.problems: list[Problem] = []
+        #: nodes :meth:`build` may still make (set by :func:`read_yaml`; bounds alias expansion)
+        self.nodes_left = 0
 
     def line_of(self, loc: Loc) -> int | None:
         """The line of ``loc``, or of the nearest enclosing node that has one."""
@@ -178,6 +182,12 @@ class YamlFile:
 
     def build(self, loader: yaml.SafeLoader, node: Node, loc: Loc, stack: frozenset[int]) -> Any:
         """Plain data for ``node`` (mappings → dict, sequences → list, scalars → their YAML type)."""
+        self.nodes_left -= 1
+        if self.nodes_left < 0:  # aliases of aliases (a "billion laughs" file) would never end
+            raise yaml.MarkedYAMLError(
+                problem="more nodes than the file has characters: aliases expand too far",
+                problem_mark=node.start_mark,
+            )
         self.lines.setdefault(loc, node.start_mark.line + 1)
         if id(node) in stack:
             self.problem(loc, "recursive alias")
@@ -223,7 +233,11 @@ def read_yaml(path: Path, f: YamlFile, expected: str) -> tuple[Any, bool]:
         if node is None:
             f.problem((), f"empty file: expected {expected}", 1)
             return None, False
+        f.nodes_left = 10_000 + len(text)
         return f.build(loader, node, (), frozenset()), True
+    except RecursionError:
+        f.problems.append(Problem(f.name, None, None, "not valid YAML here: nested too deeply"))
+        return None, False
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -243,7 +257,8 @@ _UNITS_EXPECTED = "a list of units (or `units:` with that list)"
 class _Checker:
     """Reads files one after the other, collecting units and problems."""
 
-    def __init__(self) -> None:
+    def __init__(self, channels: Collection[str] | None = None) -> None:
+        self.channels = channels
         self.units: list[UnitInfo] = []
         self.problems: list[Problem] = []
         self.file_order: dict[str, int] = {}
@@ -382,6 +397,8 @@ class _Checker:
                     "the benchmark is the better, lower consumption",
                 )
 
+        self._check_contacts(raw, loc, f)
+
         year_lines: dict[int, int | None] = {}
         for i, target in _valid_items(raw, "targets", YearTargets):
             tloc = (*loc, "targets", i)
@@ -404,6 +421,19 @@ class _Checker:
                     tloc,
                     f"targets for {target.year} set nothing: "
                     f"give at least one of {', '.join(_TARGET_FIELDS)}",
+                )
+
+    def _check_contacts(self, raw: dict[str, Any], loc: Loc, f: YamlFile) -> None:
+        """Each contact's channel is one of the routing file's (when its channels were given)."""
+        if self.channels is None:
+            return
+        known = ", ".join(sorted(self.channels)) or "none"
+        for i, contact in _valid_items(raw, "contacts", ContactInfo):
+            if contact.channel not in self.channels:
+                f.problem(
+                    (*loc, "contacts", i, "channel"),
+                    f"unit {raw.get('unit_id')!r}, contact {contact.name!r}: unknown channel "
+                    f"{contact.channel!r}: not in the routing file (channels: {known})",
                 )
 
     def _check_meter(self, meter: dict[str, Any], loc: Loc, f: YamlFile) -> None:

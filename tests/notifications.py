@@ -35,6 +35,10 @@ def make_notification(
     recipient: str | None = None,
     delivery_id: str = "d3adbeef0001",
     lang: Lang = "zh",
+    unit_name: str | None = None,
+    folded: int = 0,
 ) -> Notification:
     """A notification of ``alert`` (default :func:`make_alert`)."""
-    return Notification(alert or make_alert(), kind, recipient, delivery_id, lang)
+    return Notification(
+        alert or make_alert(), kind, recipient, delivery_id, lang, unit_name=unit_name, folded=folded
+    )

@@ -70,9 +70,10 @@ class WebhookReceiver(Service):
     default_answer = _Answer(200, b"ok", 0.0, ())
     content_type = "text/plain"
 
-    def __init__(self, secret: str | None = None, path: str = "/hook") -> None:
+    def __init__(self, secret: str | None = None, path: str = "/hook", port: int = 0) -> None:
         self.secret = secret
         self.path = path
+        self._port = port
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._requests: list[ReceivedRequest] = []
@@ -83,7 +84,7 @@ class WebhookReceiver(Service):
     # -- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> WebhookReceiver:
-        """Bind 127.0.0.1:<free port> and serve in a daemon thread."""
+        """Bind 127.0.0.1:<port> (a free one unless a port was given) and serve in a daemon thread."""
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -96,7 +97,7 @@ class WebhookReceiver(Service):
             def log_message(self, format: str, *args: object) -> None:
                 pass  # keep test output clean
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -7,7 +7,8 @@
 - ``email``: ``host``, ``sender``, ``security`` (``starttls``; or ``tls``, ``none``), ``port`` (587,
   465, 25 by security), ``username``, ``to`` (used when a notification has no recipient),
   ``timeout_s`` (10), ``ca_file``; secret ``password``.
-- ``kafka``: ``bootstrap_servers``, ``topic``, ``timeout_s`` (10), ``producer_options`` (kafka-python).
+- ``kafka``: ``bootstrap_servers``, ``topic``, ``timeout_s`` (10), ``producer_options`` (kafka-python);
+  secrets ``sasl_plain_password``, ``ssl_password`` (added to the producer options, never inline in them).
 
 A URL may be given as a secret instead of an option (``url_file``/``url_env`` in the routing file):
 chat-robot URLs carry their token. Unknown options, missing ones and wrong types raise ValueError
@@ -101,12 +102,23 @@ def _email(o: Options) -> Channel:
     )
 
 
+#: kafka-python options that are secrets: channel secrets (``<name>_file``/``<name>_env``), never inline.
+KAFKA_SECRET_OPTIONS = ("sasl_plain_password", "ssl_password")
+
+
 def _kafka(o: Options) -> Channel:
+    producer_options = dict(o.get("producer_options", dict) or {})
+    inline = sorted(set(producer_options) & set(KAFKA_SECRET_OPTIONS))
+    if inline:
+        raise ValueError(
+            f"kafka channel: producer_options {', '.join(inline)}: give secrets as <name>_file or <name>_env"
+        )
+    producer_options.update({name: o.secret(name) for name in KAFKA_SECRET_OPTIONS if o.secret(name)})
     return KafkaForwardChannel(
         o.required("bootstrap_servers", (str, list)),
         o.required("topic", str),
         o.number("timeout_s", 10.0),
-        o.get("producer_options", dict),
+        producer_options,
     )
 
 

@@ -30,10 +30,11 @@ class LogChannel:
         alert = notification.alert
         self._log.log(
             self.level(notification),
-            "alert %s %s unit=%s rule=%s value=%g threshold=%g %s: %s",
+            "alert %s %s unit=%s%s rule=%s value=%g threshold=%g %s: %s",
             notification.kind,
             alert.severity,
             alert.unit_id,
+            f" ({notification.unit_name})" if notification.unit_name else "",
             alert.rule,
             alert.value,
             alert.threshold,

@@ -6,6 +6,7 @@ Each test gets its own alerts topic, consumer group, registry topic and outbox; 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -29,7 +30,7 @@ from energy.topics import ALERTS, REGISTRY
 from energymon.localstack.broker import create_topics
 from energymon.routing_file import load_routing
 from energymon.settings import AlertSettings, KafkaSettings, Settings
-from tests.receivers import WebhookReceiver
+from tests.receivers import WebhookReceiver, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -150,6 +151,7 @@ def test_alerts_reach_their_unit_contact_and_duty_signed(
         requests = receiver.requests
     assert all(r.signature_ok for r in requests)
     assert sorted(r.header("X-Energymon-Delivery") or "" for r in requests) == sorted(ids(alerts, "raised"))
+    assert {json.loads(r.body)["unit_name"] for r in requests} == {"某钢铁"}  # the registry's name
 
 
 class Outage(WebhookReceiver):
@@ -166,22 +168,69 @@ class Outage(WebhookReceiver):
         super()._handle(handler)
 
 
-def test_a_channel_down_for_30_s_receives_each_notification_once(
-    broker: str, topics: tuple[str, str], unique_name: str, tmp_path: Path
+def attempts_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, object]]]:
+    """delivery id → its attempts, as `energymon alerts list --json` shows them."""
+    from typer.testing import CliRunner
+
+    from energymon.cli import app
+
+    monkeypatch.setenv("ENERGYMON_ALERTS__OUTBOX_FILE", str(tmp_path / "outbox.db"))
+    result = CliRunner().invoke(app, ["alerts", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)["alerts"]
+    return {n["delivery_id"]: n["history"] for a in listed for n in a["notifications"]}
+
+
+@pytest.mark.parametrize(
+    ("outage", "down_s", "failure"),
+    [
+        ("503", 30.0, "HTTP 503"),  # the receiver answers 503 for 30 s
+        ("refused", 6.0, "refused"),  # nothing listens on the port for 6 s after every first try
+    ],
+)
+def test_a_channel_down_then_up_receives_each_notification_once(
+    outage: str,
+    down_s: float,
+    failure: str,
+    broker: str,
+    topics: tuple[str, str],
+    unique_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     alerts = [make_alert(f"U{i}-{unique_name}") for i in range(3)]
-    with Outage(secret=SECRET) as receiver:
-        s = settings(broker, tmp_path, routing_file(tmp_path, receiver.url), retry_max_s=2.0)
-        produce(broker, topics[1], [(a.unit_id, unit(a.unit_id).to_json()) for a in alerts])
-        receiver.go_down(30)
-        produce(broker, topics[0], [(a.unit_id, a.to_json()) for a in alerts])
-        with running(dispatcher(s, topics, unique_name)):
-            receiver.wait_for(6, timeout_s=60, accepted=True)
-            time.sleep(1.0)
-        requests = receiver.requests
-    accepted = [r.header("X-Energymon-Delivery") for r in requests if r.ok]
-    assert sorted(accepted) == sorted(ids(alerts, "raised"))  # each exactly once
-    assert sum(not r.ok for r in requests) >= 6  # it was retried while down
+    expected = ids(alerts, "raised")
+    receiver = Outage(secret=SECRET, port=free_port())
+    url = f"http://127.0.0.1:{receiver._port}/hook"
+    s = settings(broker, tmp_path, routing_file(tmp_path, url), retry_max_s=2.0)
+    produce(broker, topics[1], [(a.unit_id, unit(a.unit_id).to_json()) for a in alerts])
+    if outage == "503":
+        receiver.start()
+        receiver.go_down(down_s)
+    produce(broker, topics[0], [(a.unit_id, a.to_json()) for a in alerts])
+    try:
+        d = dispatcher(s, topics, unique_name)
+        with running(d):
+            if outage == "refused":  # every notification refused once, then down_s more
+                deadline = time.monotonic() + 30
+                while {n.notification.delivery_id for n in d.outbox.notifications() if n.attempts} < expected:
+                    assert time.monotonic() < deadline, "the dispatcher never tried"
+                    time.sleep(0.1)
+                time.sleep(down_s)
+                receiver.start()
+            receiver.wait_for(len(expected), timeout_s=down_s + 30, accepted=True)
+            time.sleep(1.0)  # a duplicate would arrive now
+    finally:
+        receiver.stop()
+    accepted = [r.header("X-Energymon-Delivery") for r in receiver.requests if r.ok]
+    assert sorted(accepted) == sorted(expected)  # each exactly once
+    assert all(r.signature_ok for r in receiver.requests)
+    history = attempts_listed(tmp_path, monkeypatch)
+    assert set(history) == expected
+    for attempts in history.values():  # retried while down, every try recorded, then delivered once
+        outcomes = [a["outcome"] for a in attempts]
+        assert len(outcomes) >= 3 and outcomes[-1] == "delivered" and set(outcomes[:-1]) == {"retry"}
+        assert all(failure in str(a["detail"]) for a in attempts[:-1]), attempts
 
 
 def test_sigkill_between_send_and_record_loses_nothing(broker: str, unique_name: str, tmp_path: Path) -> None:
@@ -231,7 +280,6 @@ def test_sigkill_between_send_and_record_loses_nothing(broker: str, unique_name:
 def test_ack_through_the_api_stops_escalation(
     broker: str, topics: tuple[str, str], unique_name: str, tmp_path: Path
 ) -> None:
-    import json
     import urllib.parse
     import urllib.request
 
@@ -292,5 +340,27 @@ def test_silence_from_the_cli_records_but_sends_nothing(
             time.sleep(1.0)
         listed = CliRunner().invoke(app, ["alerts", "list", "--json"])
     assert len(receiver.requests) == 1  # only the raise, before the silence
-    [alert] = __import__("json").loads(listed.output)["alerts"]
+    [alert] = json.loads(listed.output)["alerts"]
     assert (alert["severity"], alert["silenced_until_ms"] is not None) == ("red", True)
+
+
+def test_a_registry_topic_made_after_the_start_is_followed(
+    broker: str, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alerts import units
+
+    monkeypatch.setattr(units, "LOOK_AGAIN_S", 0.2)
+    topic = f"registry_late_{unique_name}"
+    directory = units.UnitDirectory(topic, KafkaSettings(bootstrap_servers=broker).kafka_python_options())
+    try:
+        directory.catch_up(timeout_s=5)
+        assert directory.units == {} and not directory._partitions  # no topic yet
+        create_topics(broker, [topic], partitions=2)
+        produce(broker, topic, [("U1", unit("U1").to_json())])
+        deadline = time.monotonic() + 20
+        while "U1" not in directory.units:
+            assert time.monotonic() < deadline, "the registry topic was never found"
+            directory.poll(0.2)
+    finally:
+        directory.close()
+    assert directory.units["U1"].name == "某钢铁"

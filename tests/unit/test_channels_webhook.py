@@ -24,15 +24,15 @@ def receiver() -> Iterator[WebhookReceiver]:
         yield r
 
 
-def test_body_is_the_alert_json_plus_kind_and_delivery_id(receiver: WebhookReceiver) -> None:
-    n = make_notification(kind="escalated", delivery_id="abc123")
+def test_body_is_the_alert_json_plus_kind_delivery_id_unit_name_and_folded(receiver: WebhookReceiver) -> None:
+    n = make_notification(kind="escalated", delivery_id="abc123", unit_name="某某钢铁", folded=2)
     WebhookChannel(receiver.url, SECRET, 2.0).deliver(n)
     [req] = receiver.wait_for(1)
     assert req.method == "POST" and req.path == "/hook"
     assert req.body == notification_json(n)
     body = orjson.loads(req.body)
-    assert list(body)[-2:] == ["kind", "delivery_id"]
-    assert (body["kind"], body["delivery_id"]) == ("escalated", "abc123")
+    assert list(body)[-4:] == ["kind", "delivery_id", "unit_name", "folded"]
+    assert [body[k] for k in list(body)[-4:]] == ["escalated", "abc123", "某某钢铁", 2]
     assert Alert.from_json(req.body) == n.alert  # old receivers still parse it
     assert req.header("Content-Type") == "application/json"
 

@@ -128,3 +128,40 @@ def test_durations() -> None:
         except ValueError:
             continue
         raise AssertionError(bad)
+
+
+def test_the_next_notification_reports_the_repeats_folded_since_the_last() -> None:
+    steps = run(
+        change("raised", "yellow"),
+        change("raised", "yellow", 1),
+        change("raised", "yellow", 2),  # two repeats folded into the raise
+        change("updated", "red", 3),  # reports them
+        change("updated", "red", 4),  # one repeat of red
+        change("resolved", "green", 6),  # reports it
+    )
+    assert [(s.outcome, s.folded) for s in steps] == [
+        ("notified", 0),
+        ("folded", 0),
+        ("folded", 0),
+        ("notified", 2),
+        ("folded", 0),
+        ("notified", 1),
+    ]
+    assert (steps[-1].record.folded, steps[-1].record.folded_since) == (3, 0)
+
+
+def test_escalation_reports_the_repeats_and_leaves_them_for_the_next_notification() -> None:
+    _, repeat = run(change("raised", "red"), change("updated", "red", 1))
+    fired = on_timer(repeat.record, NOW + 30 * MIN)
+    assert (fired.kind, fired.folded, fired.record.folded_since) == ("escalated", 1, 1)
+    resolved = on_change(fired.record, change("resolved", "green", 9), NOW + 31 * MIN, POLICY)
+    assert (resolved.kind, resolved.folded) == ("resolved", 1)
+
+
+def test_a_silenced_change_keeps_the_count_for_the_next_message() -> None:
+    [_, repeat] = run(change("raised", "yellow"), change("raised", "yellow", 1))
+    quiet = silence(repeat.record, NOW + 10 * MIN)
+    during = on_change(quiet, change("updated", "red", 2), NOW + MIN, POLICY)
+    assert (during.outcome, during.record.folded_since) == ("silenced", 1)
+    after = on_change(during.record, change("resolved", "green", 20), NOW + 11 * MIN, POLICY)
+    assert (after.outcome, after.folded) == ("notified", 1)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+from alerts import outbox as outbox_module
 from alerts.delivery import Backoff
 from alerts.lifecycle import AlertRecord, Policy, on_change
 from alerts.outbox import Outbox, Pending, notification_id
@@ -18,26 +20,35 @@ class Clock:
         return self.t
 
 
-def alert(n: int = 1, state: str = "raised") -> Alert:
+def alert(n: int = 1, state: str = "raised", severity: str = "red", at_min: int = 0) -> Alert:
     return Alert(
         key=f"U{n}|hourly_ceiling|total",
         unit_id=f"U{n}",
         rule="hourly_ceiling",
-        severity="red",
+        severity=severity,  # type: ignore[arg-type]
         state=state,  # type: ignore[arg-type]
         value=30.0,
         threshold=25.0,
         uom="tce",
         message="over",
-        ts_ms=1_767_225_600_000 + n,
+        ts_ms=1_767_225_600_000 + n + at_min * 60_000,
     )
 
 
-def write(outbox: Outbox, a: Alert, channels: tuple[str, ...] = ("hook",)) -> int | None:
+def write(
+    outbox: Outbox, a: Alert, channels: tuple[str, ...] = ("hook",), unit_name: str | None = None
+) -> int | None:
+    """Apply ``a`` as the dispatcher does: the lifecycle's step, one notification per channel."""
+
     def decide(previous: AlertRecord | None) -> tuple[AlertRecord, str, list[Pending]]:
         step = on_change(previous, a, outbox.now_ms(), Policy())
-        assert step.kind is not None
-        return step.record, step.outcome, [Pending.make(a, step.kind, c, None, "zh") for c in channels]
+        if step.kind is None:
+            return step.record, step.outcome, []
+        pending = [
+            Pending.make(a, step.kind, c, None, "zh", unit_name=unit_name, folded=step.folded)
+            for c in channels
+        ]
+        return step.record, step.outcome, pending
 
     return outbox.apply_change(a, decide)
 
@@ -126,3 +137,56 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
         assert len(set(waits)) > 1  # jittered
     assert b.delay_s(1, retry_after_s=3) >= 3  # the peer's Retry-After is honoured...
     assert b.delay_s(1, retry_after_s=3600) <= 30  # ...up to the cap
+
+
+def test_repeats_are_reported_once_to_each_recipient(tmp_path: Path) -> None:
+    """Repeats fold into a message still waiting (mail) and are reported by the next message to a
+    recipient whose message had already gone (hook)."""
+    outbox = Outbox(tmp_path / "o.db")
+    write(outbox, alert(severity="yellow"), ("hook", "mail"), unit_name="某钢铁")
+    [hook_raise] = outbox.claim("hook", outbox.now_ms())
+    outbox.delivered(hook_raise)
+    assert write(outbox, alert(severity="yellow", at_min=1), ("hook", "mail")) == 0  # folded
+    assert write(outbox, alert(severity="yellow", at_min=2), ("hook", "mail")) == 0
+    [mail_raise] = outbox.claim("mail", outbox.now_ms())
+    assert (mail_raise.kind, mail_raise.folded, mail_raise.unit_name) == ("raised", 2, "某钢铁")
+    assert write(outbox, alert(state="updated", at_min=3), ("hook", "mail")) == 2
+    [hook_update] = outbox.claim("hook", outbox.now_ms())
+    [mail_update] = outbox.claim("mail", outbox.now_ms())
+    assert (hook_update.kind, hook_update.folded) == ("updated", 2)  # not told yet
+    assert (mail_update.kind, mail_update.folded) == ("updated", 0)  # its raise said so
+    [view] = outbox.alerts()
+    assert view.record.folded == 2
+    assert [(n.channel, n.notification.folded) for n in view.notifications] == [
+        ("hook", 0),
+        ("mail", 2),
+        ("hook", 2),
+        ("mail", 0),
+    ]
+
+
+def test_an_outbox_from_before_unit_names_gets_the_new_columns(tmp_path: Path) -> None:
+    new_columns = tuple(outbox_module._ADDED_COLUMNS)
+    old_schema = "\n".join(
+        line for line in outbox_module._SCHEMA.splitlines() if not line.lstrip().startswith(new_columns)
+    )
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(old_schema)
+    a = alert()
+    nid = notification_id(a, "raised", "hook", None)
+    db.execute(
+        "INSERT INTO notifications (id, alert_key, kind, channel, recipient, lang, names, alert, status, "
+        "next_at_ms, created_at_ms) VALUES (?, ?, 'raised', 'hook', NULL, 'zh', '[]', ?, 'queued', 0, 0)",
+        (nid, a.key, a.to_json().decode()),
+    )
+    db.commit()
+    db.close()
+    outbox = Outbox(path)
+    [old] = outbox.claim("hook", outbox.now_ms())
+    assert (old.delivery_id, old.unit_name, old.folded) == (nid, None, 0)
+    write(outbox, alert(2), unit_name="某钢铁")
+    [new] = outbox.claim("hook", outbox.now_ms())
+    assert new.unit_name == "某钢铁"
+    outbox.close()
+    assert Outbox(path).notifications()[1].notification.unit_name == "某钢铁"  # opening again is fine

@@ -366,3 +366,57 @@ def test_cli_show(tmp_path: Path) -> None:
     assert '"unit_id": "sim-cement-002"' in result.stdout and '"name": "水泥熟料"' in result.stdout
     missing = CliRunner().invoke(app, ["registry", "show", "nope", "--path", str(SAMPLE)])
     assert missing.exit_code == 1 and "no unit 'nope'" in missing.stderr
+
+
+CONTACTS = """\
+    contacts:
+      - {name: 能源岗, channel: mail, recipient: energy@u1.example}
+      - {name: 厂区值班群, channel: plant-dingtalk, min_severity: red}
+"""
+ROUTING = "channels:\n  mail: {kind: email, options: {host: smtp.example.cn, sender: a@example.cn}}\n"
+
+
+def test_contacts_must_name_a_channel_of_the_routing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "units.yaml").write_text(UNIT + CONTACTS, encoding="utf-8")
+    assert len(load_registry(Path("units.yaml"))[0].contacts) == 2  # without channels: not checked
+    with pytest.raises(RegistryError) as caught:
+        load_registry(Path("units.yaml"), channels=["mail"])
+    assert [str(p) for p in caught.value.problems] == [
+        "units.yaml:20: units[0].contacts[1].channel: unit 'U1', contact '厂区值班群': unknown channel "
+        "'plant-dingtalk': not in the routing file (channels: mail)"
+    ]
+
+
+def test_cli_check_uses_the_routing_file_of_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "units.yaml").write_text(UNIT + CONTACTS, encoding="utf-8")
+    (tmp_path / "routing.yaml").write_text(ROUTING, encoding="utf-8")
+    unchecked = CliRunner().invoke(app, ["registry", "check", "units.yaml"])
+    assert unchecked.exit_code == 0 and "2 contacts: channels not checked" in unchecked.stdout
+    monkeypatch.setenv("ENERGYMON_ALERTS__ROUTING_FILE", "routing.yaml")
+    result = CliRunner().invoke(app, ["registry", "check", "units.yaml"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "units.yaml:20: units[0].contacts[1].channel: unit 'U1', contact '厂区值班群': unknown channel "
+        "'plant-dingtalk': not in the routing file (channels: mail)",
+        "energymon registry check: 1 problem in units.yaml",
+    ]
+    (tmp_path / "routing.yaml").write_text(ROUTING + "  plant-dingtalk: {kind: log}\n", encoding="utf-8")
+    fixed = CliRunner().invoke(app, ["registry", "check", "units.yaml"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "2 contacts: channels checked against routing.yaml" in fixed.stdout
+
+
+def test_cli_check_reports_a_broken_routing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "units.yaml").write_text(UNIT, encoding="utf-8")
+    (tmp_path / "routing.yaml").write_text("channels:\n  mail: {kind: email, oops: 1}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["registry", "check", "units.yaml", "--routing", "routing.yaml"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == "energymon registry check: 1 problem in routing.yaml"
+    assert "channels.mail.oops" in result.stderr

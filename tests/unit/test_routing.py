@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from alerts.channels import LogChannel
+from alerts.dispatcher import Dispatcher
+from alerts.lifecycle import Policy, on_change
 from alerts.routing import ChannelSpec, RegionRoute, RoutingConfig, Target, targets
 from energy.registry import ContactInfo, UnitInfo
+from energymon.settings import AlertSettings, Settings
+from tests.notifications import make_alert
 
 ROUTING = RoutingConfig(
     channels={
@@ -100,3 +109,28 @@ def test_secrets_come_from_files_and_environment(tmp_path, monkeypatch) -> None:
         options={"url": "http://x", "secret_file": str(tmp_path / "s"), "token_env": "HOOK_TOKEN"},
     )
     assert spec.split() == ({"url": "http://x"}, {"secret": "from-file", "token": "from-env"})
+
+
+def test_the_email_channels_ca_file_stays_a_plain_option(tmp_path: Path) -> None:
+    """A CA bundle is a file the channel opens, not a secret to read (it was read as secret "ca", and
+    the channel then trusted only the system's CAs)."""
+    ca = tmp_path / "site-ca.pem"
+    ca.write_text("not read by split\n")
+    spec = ChannelSpec(kind="email", options={"host": "mail", "ca_file": str(ca), "password_env": "NOPE_X"})
+    with pytest.raises(ValueError, match="NOPE_X"):
+        spec.split()
+    plain, secrets = ChannelSpec(kind="email", options={"host": "mail", "ca_file": str(ca)}).split()
+    assert plain == {"host": "mail", "ca_file": str(ca)} and secrets == {}
+
+
+def test_the_dispatcher_names_the_unit_from_the_registry_or_leaves_the_id(tmp_path: Path) -> None:
+    """No broker: the dispatcher is built but not run; its registry view is set by hand."""
+    settings = Settings(_env_file=None, alerts=AlertSettings(outbox_file=tmp_path / "o.db"))
+    d = Dispatcher(settings, ROUTING, channels={name: LogChannel() for name in ROUTING.channels})
+    d.units = {"U1": unit("江苏")}
+    for unit_id, name in (("U1", "某钢铁"), ("U2", None)):
+        alert = make_alert(key=f"{unit_id}|hourly_ceiling", unit_id=unit_id)
+        step = on_change(None, alert, 0, Policy())
+        pending = d.pending(step)
+        assert pending and {p.notification.unit_name for p in pending} == {name}, unit_id
+    d.outbox.close()

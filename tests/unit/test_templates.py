@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from alerts.notification import NotificationKind
+from alerts.notification import Lang, NotificationKind
 from alerts.templates import china_time, escape_markdown, number, render
 from tests.notifications import TS_MS, make_alert, make_notification
 
@@ -23,8 +23,8 @@ from tests.notifications import TS_MS, make_alert, make_notification
 def test_chinese_title_names_kind_level_unit_and_subject(
     kind: NotificationKind, state: str, title: str
 ) -> None:
-    n = make_notification(make_alert(state=state), kind=kind)
-    assert render(n, unit_name="某某钢铁").title == title
+    n = make_notification(make_alert(state=state), kind=kind, unit_name="某某钢铁")
+    assert render(n).title == title
 
 
 def test_title_falls_back_to_unit_id_and_names_rules_without_indicator() -> None:
@@ -34,9 +34,33 @@ def test_title_falls_back_to_unit_id_and_names_rules_without_indicator() -> None
     assert render(make_notification(unknown)).title == "【二级预警】U1 new_rule"
 
 
+def test_an_unknown_unit_is_shown_by_its_id_alone() -> None:
+    texts = render(make_notification())
+    assert texts.title == "【一级预警】91320000100000000X 能耗总量"
+    assert "单位: 91320000100000000X\n" in texts.text and "(91320000100000000X)" not in texts.text
+
+
+@pytest.mark.parametrize(
+    ("lang", "line"),
+    [
+        ("zh", "重复: 另有 3 次重复，已合并到本条通知"),
+        ("en", "Repeats: 3 more repeats, folded into this message"),
+    ],
+)
+def test_the_message_says_how_many_repeats_it_reports(lang: Lang, line: str) -> None:
+    for kind in ("raised", "updated", "resolved"):
+        texts = render(make_notification(kind=kind, lang=lang, folded=3))  # type: ignore[arg-type]
+        assert line in texts.text.splitlines()
+        assert line.split(": ", 1)[1] in texts.markdown and line.split(": ", 1)[1] in texts.html
+    one = render(make_notification(lang="en", folded=1)).text
+    assert "Repeats: 1 more repeat, folded into this message" in one
+    for lang_ in ("zh", "en"):
+        plain = render(make_notification(lang=lang_)).text  # type: ignore[arg-type]
+        assert "重复" not in plain and "Repeats" not in plain and "folded" not in plain
+
+
 def test_chinese_body_has_every_field_and_the_alerts_own_message() -> None:
-    n = make_notification()
-    texts = render(n, unit_name="某某钢铁")
+    texts = render(make_notification(unit_name="某某钢铁"))
     for body in (texts.text, texts.markdown, texts.html):
         assert "某某钢铁" in body and "91320000100000000X" in body
         assert "能耗总量" in body and "一级预警" in body and "发出" in body
@@ -48,7 +72,8 @@ def test_chinese_body_has_every_field_and_the_alerts_own_message() -> None:
 
 
 def test_english_frame() -> None:
-    texts = render(make_notification(make_alert(state="resolved"), kind="resolved", lang="en"), "Steel Co")
+    n = make_notification(make_alert(state="resolved"), kind="resolved", lang="en", unit_name="Steel Co")
+    texts = render(n)
     assert texts.title == "[Warning cleared] Steel Co energy use"
     assert "Unit: Steel Co (91320000100000000X)" in texts.text
     assert "State: resolved" in texts.text
@@ -57,7 +82,7 @@ def test_english_frame() -> None:
 
 
 def test_both_languages_chinese_first() -> None:
-    texts = render(make_notification(lang="both"), unit_name="某某钢铁")
+    texts = render(make_notification(lang="both", unit_name="某某钢铁"))
     assert texts.title == "【一级预警】某某钢铁 能耗总量 / [Level 1 warning] 某某钢铁 energy use"
     for body in (texts.text, texts.markdown, texts.html):
         assert 0 <= body.index("单位") < body.index("Unit")
@@ -65,7 +90,7 @@ def test_both_languages_chinese_first() -> None:
 
 def test_markdown_escapes_the_unit_name_and_message() -> None:
     alert = make_alert(message="**粗体** [链接](http://x) <font>_a_</font>")
-    md = render(make_notification(alert), unit_name="*星* 钢铁_1").markdown
+    md = render(make_notification(alert, unit_name="*星* 钢铁_1")).markdown
     assert r"\*星\* 钢铁\_1" in md
     assert r"\*\*粗体\*\* \[链接\](http://x) \<font\>\_a\_\</font\>" in md
     assert "**粗体**" not in md
@@ -73,7 +98,7 @@ def test_markdown_escapes_the_unit_name_and_message() -> None:
 
 def test_html_escapes_and_stays_well_formed() -> None:
     alert = make_alert(message='<script>alert("x")</script> & more')
-    page = render(make_notification(alert), unit_name="<b>钢铁</b>").html
+    page = render(make_notification(alert, unit_name="<b>钢铁</b>")).html
     assert "<script>" not in page and "<b>" not in page
     assert "&lt;script&gt;" in page and "&lt;b&gt;钢铁&lt;/b&gt;" in page and "&amp; more" in page
 
@@ -96,7 +121,7 @@ def test_html_escapes_and_stays_well_formed() -> None:
 
 def test_newlines_in_fields_cannot_add_lines() -> None:
     alert = make_alert(message="第一行\n# 标题\n- 列表")
-    texts = render(make_notification(alert), unit_name="钢铁\n厂")
+    texts = render(make_notification(alert, unit_name="钢铁\n厂"))
     assert "钢铁 厂" in texts.title
     assert "\n# " not in texts.markdown and "\n- 列表" not in texts.markdown
     assert "第一行 # 标题 - 列表" in texts.text
