@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from collectors.sources.base import Source, SourceConfig
 from collectors.sources.context import SourceContext
 from energymon.registry_files import Loc, RegistryError, YamlFile, read_yaml
-from energymon.settings import KafkaSettings
+from energymon.settings import KafkaSettings, secret_fields
 
 #: Source ``type`` → the plugin module that handles it.
 PLUGIN_MODULES: dict[str, str] = {
@@ -205,6 +205,12 @@ def _kafka(raw: Any, f: YamlFile, base: KafkaSettings | None) -> KafkaSettings |
         base = load().kafka
     if not isinstance(raw, dict):
         return base  # None, or reported by _SiteFile
+    inline = [name for name in secret_fields(KafkaSettings) if name in raw]
+    for name in inline:
+        hint = f"use {name}_file or ENERGYMON_KAFKA__{name.upper()}"
+        f.problem(("kafka", name), f"no secrets in the site config: {hint}")
+    if inline:
+        return None
     try:
         return KafkaSettings.model_validate({**base.model_dump(exclude_unset=True), **raw})
     except ValidationError as exc:

@@ -5,17 +5,25 @@ Precedence, highest first: environment, ``.env``, TOML file, defaults.
 Examples: ``ENERGYMON_KAFKA__BOOTSTRAP_SERVERS=broker1:9092,broker2:9092``,
 ``ENERGYMON_INFLUX__PASSWORD_FILE=/run/secrets/influx``.
 
-A secret (``*_password``, ``*_secret``, ``*_token``) may be given directly or through a ``*_file``
-setting naming a file that holds it; ``energymon config`` prints it masked either way.
+A secret (``*_password``, ``*_secret``, ``*_token``; each a SecretStr) comes from the environment
+(or ``.env``) or from the file named by its ``*_file`` setting (e.g. a Docker/Kubernetes secret or a
+systemd credential), never from the TOML file, which refuses them. ``energymon config`` prints secrets
+masked, and :func:`load` keeps them out of the process's logs (:mod:`energymon.redact`).
+
+Kafka security (SASL PLAIN/SCRAM, TLS with a CA, client certificate and host-name check) lives in
+:class:`KafkaSettings`, the one place every Kafka client of energymon takes its options from.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import ssl
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,11 +31,17 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-MASK = "********"
+from energymon import redact
+from energymon.redact import Redacted
+
+MASK = redact.MASK
 
 
 class _SecretFiles(BaseModel):
-    """Fills every unset secret ``<name>`` from the file named by its ``<name>_file`` setting."""
+    """Fills every unset secret ``<name>`` from the file named by its ``<name>_file`` setting.
+    Validation errors never show the input (it may hold a secret)."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     @model_validator(mode="after")
     def _secrets_from_files(self) -> Any:
@@ -42,21 +56,45 @@ class _SecretFiles(BaseModel):
         return self
 
 
+class KafkaTlsError(RuntimeError):
+    """A broker that does not complete a TLS handshake with the configured settings (not a TLS
+    listener, an untrusted certificate, a name mismatch)."""
+
+
 class KafkaSettings(_SecretFiles):
-    """Where the broker is and how to talk to it."""
+    """Where the broker is and how to talk to it.
+
+    Every Kafka client energymon makes gets its connection and security options from here:
+    kafka-python clients through :meth:`kafka_python_options`, the Faust worker (aiokafka) through
+    ``streams.app.broker_credentials`` built on :meth:`ssl_context` and :meth:`sasl_credentials`.
+    """
 
     bootstrap_servers: str | None = Field(
         None,
         description="Comma-separated host:port list. Unset: `energymon up` starts a local tansu broker.",
     )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism; unset with a SASL protocol: PLAIN."
+    )
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     sasl_password_file: Path | None = None
-    ssl_cafile: Path | None = None
-    ssl_certfile: Path | None = None
-    ssl_keyfile: Path | None = None
+    ssl_cafile: Path | None = Field(
+        None, description="CA bundle (PEM) the broker's certificate must chain to; unset: the system's CAs."
+    )
+    ssl_certfile: Path | None = Field(None, description="Client certificate (PEM) for mutual TLS.")
+    ssl_keyfile: Path | None = Field(None, description="Its private key (PEM) unless the certificate has it.")
+    ssl_password: SecretStr | None = Field(None, description="Password of an encrypted client key.")
+    ssl_password_file: Path | None = None
+    ssl_check_hostname: bool = Field(
+        True, description="Require the broker's certificate to name the host connected to."
+    )
+    ssl_handshake_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Longest wait for a broker's TLS handshake before a client is made (KafkaTlsError).",
+    )
     topic_partitions: int = Field(4, ge=1, description="Partitions of topics energymon creates.")
     replication_factor: int = Field(1, ge=1)
     tansu: bool = Field(
@@ -70,6 +108,38 @@ class KafkaSettings(_SecretFiles):
         30.0, gt=0, description="Consumer-group session timeout (tansu mode uses 6 s)."
     )
 
+    @model_validator(mode="after")
+    def _consistent_security(self) -> KafkaSettings:
+        """SASL settings only with a SASL protocol (and complete), TLS files only with a TLS one: a
+        setting the protocol would ignore is an error, never a silent plaintext connection."""
+        protocol = self.security_protocol
+        sasl_given = [n for n in ("sasl_mechanism", "sasl_username", "sasl_password") if getattr(self, n)]
+        if protocol.startswith("SASL_"):
+            missing = [n for n in ("sasl_username", "sasl_password") if not getattr(self, n)]
+            if missing:
+                raise ValueError(f"security_protocol {protocol} needs {' and '.join(missing)}")
+        elif sasl_given:
+            raise ValueError(
+                f"{', '.join(sasl_given)} set but security_protocol is {protocol}: the broker would get "
+                "no credentials (use SASL_SSL or SASL_PLAINTEXT)"
+            )
+        tls_given = [
+            n for n in ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password") if getattr(self, n)
+        ]
+        if tls_given and not self.tls:
+            raise ValueError(
+                f"{', '.join(tls_given)} set but security_protocol is {protocol}: the connection would "
+                "not be encrypted (use SSL or SASL_SSL)"
+            )
+        if (self.ssl_keyfile or self.ssl_password) and not self.ssl_certfile:
+            raise ValueError("ssl_keyfile and ssl_password need ssl_certfile (the client certificate)")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether connections are encrypted (SSL or SASL_SSL)."""
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
     def servers(self) -> str:
         """The bootstrap servers; raises a clear error when none are configured."""
         if not self.bootstrap_servers:
@@ -79,26 +149,100 @@ class KafkaSettings(_SecretFiles):
             )
         return self.bootstrap_servers
 
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of every client (None without TLS): TLS 1.2 or newer, the broker's
+        certificate verified against ``ssl_cafile`` (else the system's CAs) and, unless
+        ``ssl_check_hostname`` is off, its name; the client certificate when one is set. A file that
+        cannot be used raises ValueError naming its setting."""
+        if not self.tls:
+            return None
+        try:
+            context = ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"kafka ssl_cafile {self.ssl_cafile}: {_reason(exc)}") from None
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.check_hostname = self.ssl_check_hostname
+        if self.ssl_certfile:
+            password = self.ssl_password.get_secret_value() if self.ssl_password else None
+            try:
+                context.load_cert_chain(
+                    str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None, password
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(
+                    f"kafka ssl_certfile {self.ssl_certfile} / ssl_keyfile {self.ssl_keyfile}: "
+                    f"{_reason(exc)} (a wrong ssl_password?)"
+                ) from None
+        return context
+
+    def sasl_credentials(self) -> tuple[str, str, Redacted] | None:
+        """(mechanism, username, password) with a SASL protocol, else None; the password is
+        :class:`~energymon.redact.Redacted` (masked in reprs)."""
+        if not self.security_protocol.startswith("SASL_") or not self.sasl_password:
+            return None
+        return (
+            self.sasl_mechanism or "PLAIN",
+            self.sasl_username or "",
+            Redacted(self.sasl_password.get_secret_value()),
+        )
+
+    def check_tls(self, context: ssl.SSLContext | None = None) -> None:
+        """With TLS, complete a handshake with the first bootstrap server that accepts a connection
+        within ``ssl_handshake_timeout_s``; :class:`KafkaTlsError` when it fails. kafka-python 3.0
+        waits for ever on a listener that never answers the handshake (a plaintext one on tansu), so
+        every client is made only after this check. Servers that refuse the connection or cannot be
+        reached are skipped: the clients retry those themselves."""
+        context = context or self.ssl_context()
+        if context is None:
+            return
+        for server in self.servers().split(","):
+            host, _, port = server.strip().rpartition(":")
+            host = host.strip("[]")
+            try:
+                sock = socket.create_connection((host, int(port)), timeout=self.ssl_handshake_timeout_s)
+            except (OSError, ValueError):
+                continue
+            try:
+                with context.wrap_socket(sock, server_hostname=host):
+                    return
+            except ssl.SSLCertVerificationError as exc:
+                raise KafkaTlsError(
+                    f"Kafka broker {server}: its TLS certificate is not accepted: {exc.verify_message} "
+                    "(check ssl_cafile and ssl_check_hostname)"
+                ) from None
+            except TimeoutError:
+                raise KafkaTlsError(
+                    f"Kafka broker {server}: no TLS handshake within {self.ssl_handshake_timeout_s:g} s: "
+                    f"is it a TLS listener? (security_protocol is {self.security_protocol})"
+                ) from None
+            except (ssl.SSLError, OSError) as exc:
+                raise KafkaTlsError(
+                    f"Kafka broker {server}: TLS handshake failed: {_reason(exc)}: is it a TLS listener "
+                    f"that accepts this client? (security_protocol is {self.security_protocol})"
+                ) from None
+            finally:
+                sock.close()
+
     def kafka_python_options(self) -> dict[str, Any]:
-        """Connection options for kafka-python clients (producer, consumer, admin)."""
+        """Connection and security options for every kafka-python client (producer, consumer,
+        admin). With TLS the broker's handshake is checked first (:meth:`check_tls`)."""
         opts: dict[str, Any] = {
             "bootstrap_servers": self.servers().split(","),
             "security_protocol": self.security_protocol,
         }
-        if self.sasl_mechanism:
-            opts["sasl_mechanism"] = self.sasl_mechanism
-            opts["sasl_plain_username"] = self.sasl_username
-            opts["sasl_plain_password"] = (
-                self.sasl_password.get_secret_value() if self.sasl_password else None
-            )
-        for key, value in (
-            ("ssl_cafile", self.ssl_cafile),
-            ("ssl_certfile", self.ssl_certfile),
-            ("ssl_keyfile", self.ssl_keyfile),
-        ):
-            if value is not None:
-                opts[key] = str(value)
+        sasl = self.sasl_credentials()
+        if sasl is not None:
+            opts["sasl_mechanism"], opts["sasl_plain_username"], opts["sasl_plain_password"] = sasl
+        context = self.ssl_context()
+        if context is not None:
+            self.check_tls(context)
+            opts["ssl_context"] = context
         return opts
+
+
+def _reason(exc: BaseException) -> str:
+    """An OS or TLS error in a few words (its reason or strerror, else its text)."""
+    return str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc) or type(exc).__name__
 
 
 class InfluxSettings(_SecretFiles):
@@ -170,8 +314,13 @@ class StreamSettings(BaseModel):
     fold_buckets: int = Field(
         200, ge=1, description="Fold a unit's period journal into its archive at this many buckets."
     )
-    fold_every_s: float = Field(
-        60.0, gt=0, description="…or when this many seconds passed since the unit's last fold."
+    snapshot_every: int = Field(
+        32,
+        ge=1,
+        description=(
+            "Write a unit's full snapshot every this many batches that touch it; in between, a log "
+            "record of the batch's raw messages (replayed on restart: at most this many minus one)."
+        ),
     )
 
 
@@ -268,6 +417,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         env_file=".env",
         extra="ignore",
+        hide_input_in_errors=True,
     )
 
     state_dir: Path = Field(Path(".energymon"), description="Tables, InfluxDB data, logs, stats.")
@@ -294,7 +444,7 @@ class Settings(BaseSettings):
         if toml_file:
             if not Path(toml_file).is_file():
                 raise ValueError(f"ENERGYMON_CONFIG_FILE={toml_file}: no such file")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+            sources.append(_TomlWithoutSecrets(settings_cls, toml_file=toml_file))
         sources.append(file_secret_settings)
         return tuple(sources)
 
@@ -302,6 +452,55 @@ class Settings(BaseSettings):
         """The effective settings as plain JSON-able data with every secret replaced by a mask."""
         masked: dict[str, Any] = _mask(self.model_dump(mode="python"))
         return masked
+
+    def secret_values(self) -> list[str]:
+        """The value of every secret that is set (to keep them out of logs)."""
+        return [secret.get_secret_value() for secret in _secrets_of(self)]
+
+
+def secret_fields(model: type[BaseModel]) -> list[str]:
+    """The names of ``model``'s secret (SecretStr) fields."""
+    return [
+        name
+        for name, field in model.model_fields.items()
+        if field.annotation is SecretStr or SecretStr in get_args(field.annotation)
+    ]
+
+
+def _secrets_of(model: BaseModel) -> Iterator[SecretStr]:
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from _secrets_of(value)
+        elif isinstance(value, SecretStr):
+            yield value
+
+
+class _TomlWithoutSecrets(TomlConfigSettingsSource):
+    """The TOML config file, which may not hold secrets: a config file gets copied, committed and
+    shown around; secrets come from the environment or ``*_file`` settings."""
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().__call__()
+        found = [
+            f"[{section}] {name}"
+            for section, values in data.items()
+            if isinstance(values, dict) and section in Settings.model_fields
+            for name in secret_fields(_section_model(section))
+            if name in values
+        ]
+        if found:
+            raise ValueError(
+                f"{os.environ.get('ENERGYMON_CONFIG_FILE')}: secrets may not be written in the config file "
+                f"({', '.join(found)}): give each as an environment variable (ENERGYMON_<SECTION>__<NAME>) "
+                "or as <name>_file naming a file that holds it"
+            )
+        return data
+
+
+def _section_model(section: str) -> type[BaseModel]:
+    annotation = Settings.model_fields[section].annotation
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else BaseModel
 
 
 def _mask(value: Any) -> Any:
@@ -315,5 +514,9 @@ def _mask(value: Any) -> Any:
 
 
 def load() -> Settings:
-    """Read the settings from the environment (and the files it names)."""
-    return Settings()
+    """Read the settings from the environment (and the files it names), and keep their secrets out of
+    this process's logs (:mod:`energymon.redact`)."""
+    settings = Settings()
+    redact.register(settings.secret_values())
+    redact.install()
+    return settings

@@ -36,8 +36,9 @@ class TokenConfig(BaseModel):
 
 class Config(SourceConfig):
     """``POST {path}`` on ``host:port``; bodies over ``max_body_bytes`` get 413, bodies slower than
-    ``body_timeout_s`` seconds get 408, idle keep-alive connections close after
-    ``keepalive_timeout_s`` seconds."""
+    ``body_timeout_s`` seconds get 408, a connection that has not sent a whole request head
+    ``keepalive_timeout_s`` seconds after it opened or after its last answer is closed, and
+    connections beyond ``max_connections`` open at once get 503."""
 
     type: Literal["http_push"]
     host: str = "0.0.0.0"
@@ -47,6 +48,7 @@ class Config(SourceConfig):
     max_body_bytes: int = Field(MIB, ge=1024, le=64 * MIB)
     body_timeout_s: float = Field(30.0, gt=0, le=600)
     keepalive_timeout_s: float = Field(15.0, gt=0, le=600)
+    max_connections: int = Field(256, ge=1, le=65536)
 
     @model_validator(mode="after")
     def _path_is_not_healthz(self) -> Config:

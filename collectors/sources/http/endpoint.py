@@ -1,11 +1,12 @@
-"""The request handling of the HTTP push source: bearer token, body size and time limits, the
-readings message, and the JSON answers (every error names its rule)."""
+"""The request handling of the HTTP push source: bearer token (every configured token compared in
+constant time), body size and time limits (energymon/httpguard.py: 413, 408), the readings message,
+and the JSON answers (every error names its rule)."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from collectors.sources.base import Emit
 from collectors.sources.http.config import Config
 from collectors.sources.push import PushCounters, log_rejections, source_readings
 from energy.schema import MessageRejected, Rejection, parse_message
+from energymon.httpguard import BodyTimeout, BodyTooLarge, read_body
 
 log = logging.getLogger("energymon.collect")
 
@@ -51,6 +53,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         response = error(exc.status, _HTTP_RULES.get(exc.status, "http_error"), exc.reason)
         response.headers.update({k: v for k, v in exc.headers.items() if k == "Allow"})
         return response
+
+
+def closing(response: web.Response) -> web.Response:
+    """``response`` with the connection closed after it (the rest of the body is not read)."""
+    response.force_close()
+    return response
 
 
 def _rejection_json(r: Rejection) -> dict[str, Any]:
@@ -105,23 +113,16 @@ class ReadingsEndpoint:
             response.headers["WWW-Authenticate"] = 'Bearer realm="energymon"'
             return response
         where = f"{grant.site} ({peer})"
-        too_large = error(413, "body_too_large", f"body over {self._max_body_bytes} bytes")
-        too_large.force_close()  # the rest of the body is not read: no keep-alive
-        if (request.content_length or 0) > self._max_body_bytes:
-            return too_large
         try:
-            async with asyncio.timeout(self._body_timeout_s):
-                body = await request.read()  # client_max_size = max_body_bytes
-        except web.HTTPRequestEntityTooLarge:
-            return too_large
-        except TimeoutError:
+            body = await read_body(request, self._max_body_bytes, self._body_timeout_s)
+        except BodyTooLarge:
+            return closing(error(413, "body_too_large", f"body over {self._max_body_bytes} bytes"))
+        except BodyTimeout:
             detail = f"body not received within {self._body_timeout_s:g} s"
             log.warning("source %s: %s: %s", self._source, where, detail)
-            timed_out = error(408, "body_timeout", detail)
-            timed_out.force_close()
-            return timed_out
+            return closing(error(408, "body_timeout", detail))
         try:
-            parsed = parse_message(body)
+            parsed = parse_message(body, round(time.time() * 1000))  # refuses readings from the future
         except MessageRejected as exc:
             log_rejections(self._source, where, [exc.rejection])
             return error(400, exc.rejection.rule, exc.rejection.detail)

@@ -15,6 +15,7 @@ from collectors.sources.context import SourceContext
 from collectors.sources.http.config import MIN_TOKEN_CHARS, Config
 from collectors.sources.http.endpoint import Grant, ReadingsEndpoint, healthz, json_errors
 from collectors.sources.push import PushCounters, first_payload, read_secret
+from energymon.httpguard import limit_connections
 
 __all__ = ["SOURCE_TYPES", "Config", "HttpPushSource", "create"]
 
@@ -72,6 +73,7 @@ class HttpPushSource:
             shutdown_timeout=SHUTDOWN_S,
         )
         await runner.setup()
+        limit_connections(runner, c.max_connections, f"source {self.name}")
         self._runner = runner
         try:
             try:
