@@ -60,7 +60,7 @@ class FilesSource:
             raise SourceError(f"{self.name}: cannot list {cfg.path}: {exc}") from exc
 
     async def _parse(self, path: Path) -> ParsedFile:
-        parsed = await asyncio.to_thread(parse_file, path, self.config)
+        parsed = await asyncio.to_thread(parse_file, path, self.config, round(self._clock() * 1000))
         for line, reason in parsed.skipped:
             log.warning("source %s: %s line %d skipped: %s", self.name, path.name, line, reason)
         return parsed

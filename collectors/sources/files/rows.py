@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from collectors.sources.base import Kind, MeterPoint, SourceError, SourceReading
 from collectors.sources.files.tables import FileRejected
 from collectors.sources.files.timestamps import TsParser
+from energy.schema import reading_problem
 
 ColumnRef = str | int
 POINT_FIELDS = ("unit_id", "energy", "kind", "uom")
@@ -69,12 +70,16 @@ def check_mapping(columns: Columns, defaults: Defaults, header_row: int) -> None
 
 
 class RowMapper:
-    """Turns the rows of one file into readings; :meth:`use_header` first when columns have names."""
+    """Turns the rows of one file into readings; :meth:`use_header` first when columns have names.
+    ``now_ms`` is the collector's clock (epoch ms) for the readings message's future check."""
 
-    def __init__(self, columns: Columns, defaults: Defaults, parse_ts: TsParser) -> None:
+    def __init__(
+        self, columns: Columns, defaults: Defaults, parse_ts: TsParser, now_ms: int | None = None
+    ) -> None:
         self._refs = {f: ref for f, ref in columns.model_dump().items() if ref is not None}
         self._defaults = defaults
         self._parse_ts = parse_ts
+        self._now_ms = now_ms
         self._index = {f: ref - 1 for f, ref in self._refs.items() if isinstance(ref, int)}
 
     def use_header(self, line: int, cells: list[object]) -> None:
@@ -87,15 +92,20 @@ class RowMapper:
                 self._index[field] = names.index(ref)
 
     def reading(self, cells: list[object]) -> SourceReading:
-        """The row's reading (RowError naming the field when a cell is missing or wrong)."""
+        """The row's reading (RowError naming the field when a cell is missing or wrong, or the rule
+        of the readings message the stream would refuse it by)."""
         texts = {f: self._text(cells, f) for f in ("meter_id", *POINT_FIELDS)}
         try:
             ts_ms = self._parse_ts(self._cell(cells, "ts"))
             value = _number(self._cell(cells, "value"))
             point = _point(texts["unit_id"], texts["meter_id"], texts["energy"], texts["kind"], texts["uom"])
-            return point.reading(value, ts_ms)
+            reading = point.reading(value, ts_ms)
         except (ValueError, SourceError) as exc:
             raise RowError(_message(exc)) from exc
+        problem = reading_problem(reading.unit_id, reading.to_message_reading(), self._now_ms)
+        if problem is not None:
+            raise RowError(problem[0])
+        return reading
 
     def _cell(self, cells: list[object], field: str) -> object:
         index = self._index.get(field)

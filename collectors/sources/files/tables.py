@@ -1,6 +1,8 @@
 """Rows of an export file: CSV (any Python codec; ``utf-8`` also strips a BOM) or XLSX (openpyxl,
 read-only, first or named sheet). Each row comes with its 1-based row number (``line``: a CSV
-record, an XLSX row); a file that can't be read at all raises FileRejected naming the line."""
+record, an XLSX row); a file that can't be read at all raises FileRejected naming the line, and a
+CSV record the csv module cannot read (a cell over its 128 KiB limit) comes as :class:`RowUnreadable`
+in place of its cells, so that the rows around it are still read."""
 
 from __future__ import annotations
 
@@ -14,7 +16,13 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
-Row = tuple[int, list[object]]
+
+
+class RowUnreadable(ValueError):
+    """A CSV record the csv module could not split into cells (the reason)."""
+
+
+Row = tuple[int, "list[object] | RowUnreadable"]
 
 
 class FileRejected(ValueError):
@@ -41,12 +49,21 @@ def _csv_rows(data: bytes, encoding: str, delimiter: str) -> Iterator[Row]:
         line = data.count(b"\n", 0, exc.start) + 1
         raise FileRejected(line, f"not {encoding} text (byte {data[exc.start]:#04x}); set encoding") from exc
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    number = 0
-    try:
-        for number, cells in enumerate(reader, 1):
-            yield number, list(cells)
-    except csv.Error as exc:
-        raise FileRejected(number + 1, f"not CSV: {exc}") from exc
+    number = last_line = 0
+    while True:
+        number += 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # the reader goes on with the next record, if it moved on
+            if reader.line_num == last_line:
+                raise FileRejected(number, f"not CSV: {exc}") from exc
+            last_line = reader.line_num
+            yield number, RowUnreadable(f"not CSV: {exc}")
+            continue
+        last_line = reader.line_num
+        yield number, list(cells)
 
 
 def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[Row]:

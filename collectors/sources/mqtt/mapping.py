@@ -1,6 +1,9 @@
 """MQTT payloads to readings, without a broker: which subscriptions a topic matches, the
 readings-message and JSON formats, ``{n}`` placeholders, field paths and timestamps.
-Everything wrong with a payload becomes a :class:`~energy.schema.Rejection` naming its rule."""
+Everything wrong with a payload becomes a :class:`~energy.schema.Rejection` naming its rule, and a
+reading is only passed on when the stream would take it (the readings message's rules, and a ``ts``
+at most an hour ahead of the collector's clock): what the stream would refuse is refused here,
+where the site sees it."""
 
 from __future__ import annotations
 
@@ -15,7 +18,14 @@ from pydantic import ValidationError
 from collectors.sources.base import MeterPoint, SourceReading
 from collectors.sources.mqtt.config import PLACEHOLDER, JsonSubscription, MessageSubscription, TsFormat
 from collectors.sources.push import source_readings
-from energy.schema import MessageRejected, Rejection, first_error, parse_message, parse_ts_ms
+from energy.schema import (
+    MessageRejected,
+    Rejection,
+    first_error,
+    parse_message,
+    parse_ts_ms,
+    reading_problem,
+)
 
 
 class PayloadError(ValueError):
@@ -79,16 +89,21 @@ def ts_ms(raw: Any, fmt: TsFormat, path: str) -> int:
                 raise ValueError(f"{raw!r} is not an ISO-8601 string")
             return parse_ts_ms(raw)
         return parse_ts_ms(round(number(raw, path) * (1000 if fmt == "epoch_s" else 1)))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: epoch_s beyond 1.8e305 (× 1000 = inf)
         raise PayloadError("bad_ts", f"{path}: {exc}") from None
 
 
 def json_reading(sub: JsonSubscription, topic: str, doc: Any, now_ms: int) -> SourceReading:
     """The reading ``sub`` maps ``doc`` (a decoded JSON payload on ``topic``) to, stamped ``now_ms``
-    when ``sub.ts`` is not set. Raises PayloadError."""
+    (the collector's clock, epoch ms) when ``sub.ts`` is not set. Raises PayloadError (``bad_reading``
+    for what the stream would refuse)."""
     value = number(lookup(doc, sub.value), sub.value)
     at = now_ms if sub.ts is None else ts_ms(lookup(doc, sub.ts), sub.ts_format, sub.ts)
-    return topic_point(sub, topic).reading(value, at)
+    reading = topic_point(sub, topic).reading(value, at)
+    problem = reading_problem(reading.unit_id, reading.to_message_reading(), now_ms)
+    if problem is not None:
+        raise PayloadError("bad_reading", problem[0])
+    return reading
 
 
 def topic_point(sub: JsonSubscription, topic: str) -> MeterPoint:
@@ -132,7 +147,7 @@ class PayloadMapper:
                 continue
             try:
                 if isinstance(sub, MessageSubscription):
-                    got, rejected = source_readings(parse_message(payload))
+                    got, rejected = source_readings(parse_message(payload, now_ms))
                     readings += got
                     rejections += rejected
                     continue
