@@ -24,7 +24,7 @@ from typing import Literal
 INTERVAL_MS = 15 * 60 * 1000
 HOUR_MS = 60 * 60 * 1000
 CST_OFFSET_MS = 8 * HOUR_MS
-_DAY_MS = 24 * HOUR_MS
+DAY_MS = 24 * HOUR_MS
 _EPOCH = date(1970, 1, 1)
 
 #: The periods :func:`period_start` knows: the 15-minute interval and the local day, month and year.
@@ -38,7 +38,7 @@ def interval_start(ts_ms: int, length_ms: int = INTERVAL_MS) -> int:
 
 def local_day(ts_ms: int) -> date:
     """The calendar day in Asia/Shanghai on which the instant ``ts_ms`` (epoch ms) falls."""
-    return _day((ts_ms + CST_OFFSET_MS) // _DAY_MS)
+    return _day((ts_ms + CST_OFFSET_MS) // DAY_MS)
 
 
 @lru_cache(maxsize=1024)
@@ -50,12 +50,12 @@ def _day(days_since_epoch: int) -> date:
 
 def _start_ms(day: date) -> int:
     """Epoch ms of 00:00 Asia/Shanghai on the local calendar day ``day``."""
-    return (day - _EPOCH).days * _DAY_MS - CST_OFFSET_MS
+    return (day - _EPOCH).days * DAY_MS - CST_OFFSET_MS
 
 
 def day_start(ts_ms: int) -> int:
     """Start (epoch ms) of the local day containing the instant ``ts_ms``: 00:00 Asia/Shanghai."""
-    return ((ts_ms + CST_OFFSET_MS) // _DAY_MS) * _DAY_MS - CST_OFFSET_MS
+    return ((ts_ms + CST_OFFSET_MS) // DAY_MS) * DAY_MS - CST_OFFSET_MS
 
 
 def month_start(ts_ms: int) -> int:

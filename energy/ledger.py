@@ -26,7 +26,7 @@ from energy.counters import (
     counter_update,
     plain_update,
 )
-from energy.intervals import INTERVAL_MS, interval_start, local_day
+from energy.intervals import DAY_MS, INTERVAL_MS, day_start, interval_start, local_day
 from energy.registry import MeterInfo, UnitInfo
 from energy.rules import HOURLY_CEILING, hourly_ceiling, last_hour_tce
 from energy.schema import ParsedMessage, Reading, Rejection, reading_to_json
@@ -103,6 +103,11 @@ class LedgerResult:
     repeats: int = 0
 
 
+#: How far back (ms) a segment is split per 15-minute interval and a unit keeps interval totals for a
+#: meter that has not read since: two days. Older parts of a longer segment are split per China day.
+FINE_SPAN_MS = 2 * 24 * 60 * 60 * 1000
+
+
 def split_segment(segment: Segment) -> list[tuple[int, float]]:
     """The segment's quantity as ``(end_ms, qty)`` pieces, one per 15-minute interval it spans, in
     proportion to time; a segment inside one interval (or without a start) is one piece."""
@@ -110,24 +115,45 @@ def split_segment(segment: Segment) -> list[tuple[int, float]]:
 
 
 def _split(start_ms: int | None, end: int, qty: float) -> list[tuple[int, float]]:
-    """:func:`split_segment` of the segment ``qty`` in (``start_ms``, ``end``]."""
+    """:func:`split_segment` of the segment ``qty`` in (``start_ms``, ``end``].
+
+    A segment longer than :data:`FINE_SPAN_MS` (a meter silent for days) is split per 15-minute
+    interval over its last ``FINE_SPAN_MS`` only, and per China day before that, so that a long gap
+    gives hundreds of pieces, not hundreds of thousands (a meter silent for a year: ~560)."""
     if start_ms is None:
         return [(end, qty)]
     first = interval_start(start_ms + 1)
     last = interval_start(end)
     if first == last:
         return [(end, qty)]
+    fine_from = max(first, interval_start(end - FINE_SPAN_MS))
+    fine = range(fine_from + INTERVAL_MS, last + 1, INTERVAL_MS)
+    boundaries = [*_day_boundaries(start_ms, fine_from), *fine]
     span = end - start_ms
     pieces = []
     done = 0.0
     start = start_ms
-    for boundary in range(first + INTERVAL_MS, last + 1, INTERVAL_MS):
+    for boundary in boundaries:
         piece = qty * (boundary - start) / span
         pieces.append((boundary, piece))
         done += piece
         start = boundary
     pieces.append((end, qty - done))
     return pieces
+
+
+def _day_boundaries(start_ms: int, fine_from: int) -> list[int]:
+    """China midnights after ``start_ms`` and before ``fine_from``, then ``fine_from`` itself (when it
+    is after ``start_ms``): where the coarse, per-day part of a long segment is cut."""
+    if fine_from <= start_ms:
+        return []
+    cuts = []
+    midnight = day_start(start_ms) + DAY_MS
+    while midnight < fine_from:
+        cuts.append(midnight)
+        midnight += DAY_MS
+    cuts.append(fine_from)
+    return cuts
 
 
 def _fields(segment: Segment) -> tuple[int | None, int, float, bool]:
@@ -204,7 +230,10 @@ class UnitLedger:
         accountant = ctx.accountant
         entry = ctx.registry.get(meter_id) if ctx.registry else None
         raw_value: float = fields["value"]
-        registered, multiplier, counts = entry if entry is not None else (None, 1.0, True)
+        if entry is None:
+            registered, multiplier, counts = None, 1.0, True
+        else:
+            registered, multiplier, counts = entry.meter, entry.multiplier, entry.counts
         if multiplier != 1.0:  # CT/PT ratio: into the meter's uom
             raw_value *= multiplier
             if old_value is not None:
@@ -320,10 +349,20 @@ class UnitLedger:
             ctx.touched.update(interval_start(end) for end, _ in pieces)
 
     def _oldest_kept(self, policy: LedgerPolicy) -> int:
-        """Start of the oldest interval the ledger keeps totals for."""
-        if self.newest_ts_ms is None:
+        """Start of the oldest interval the ledger keeps totals for: back over the lateness window,
+        and further back to the newest reading of every meter (its next segment starts there, and
+        the ``unit_energy`` totals of the intervals it spans must still hold the other meters'
+        share), but never more than :data:`FINE_SPAN_MS` (a meter silent longer than that adds its
+        older pieces to ``energy`` and the periods, not to ``unit_energy``)."""
+        newest = self.newest_ts_ms
+        if newest is None:
             return 0
-        return interval_start(self.newest_ts_ms - policy.lateness_ms) - INTERVAL_MS
+        oldest = newest - policy.lateness_ms
+        for meter in self.meters.values():
+            last = meter.last_ts_ms
+            if last is not None and last < oldest:
+                oldest = last
+        return interval_start(max(oldest, newest - max(FINE_SPAN_MS, policy.lateness_ms))) - INTERVAL_MS
 
     def _forget_intervals_before(self, oldest_kept: int) -> None:
         """Drop the totals of intervals older than ``oldest_kept`` (:meth:`_oldest_kept`)."""
@@ -417,8 +456,8 @@ class _MessageContext:
         self.oldest_kept = 0
         self.region = info.grid_region if info else None
         self.province = info.region if info else None
-        #: meter_id → (registry entry, multiplier, counts in unit totals); the first entry wins
-        self.registry = _registry_table(info) if info and info.meters else {}
+        #: meter_id → its registry entry as the accounting reads it; the first entry wins
+        self.registry = registry_table(info) if info and info.meters else {}
         #: the last interval_of: its ``end_ms`` and answer
         self.last_end, self.last_interval = -1, (0, date.min)
 
@@ -437,20 +476,45 @@ class _MessageContext:
         return _limits(self.accountant, energy, kind, uom, meter.uom, meter.register_max, meter.max_per_hour)
 
 
-_RegistryTable = dict[str, tuple[MeterInfo, float, bool]]
-_TABLES: dict[int, tuple[UnitInfo, _RegistryTable]] = {}
+@dataclass(frozen=True, slots=True)
+class MeterEntry:
+    """What the accounting reads of a meter's registry entry, read once per registry record:
+    ``multiplier`` (CT/PT ratio), ``role``, ``counts`` (in the unit's totals: a ``main`` meter; a
+    sub-meter's energy is inside its main meter's, a ``monthly`` one is a statistic), ``excluded``
+    (feedstock / renewable, kept apart) and ``products`` (the ids of the products whose energy it
+    measures, ``energy.periods.product_ids_for_meter``)."""
+
+    meter: MeterInfo
+    multiplier: float
+    role: str
+    counts: bool
+    excluded: str | None
+    products: tuple[str, ...]
 
 
-def _registry_table(info: UnitInfo) -> _RegistryTable:
-    """``meter_id → (entry, multiplier, counts)`` of a unit's registry record, the first entry of a
-    meter winning (like ``UnitInfo.meter``); ``counts`` is False for a sub-meter (its energy is inside
-    its main meter's: its points are written, its quantities not added to the unit's totals again)
-    and a monthly statistic. Kept per record object (the worker parses a record once per version), so
-    a message pays a dictionary lookup, not a pass over the meters and pydantic attribute reads."""
+RegistryTable = dict[str, MeterEntry]
+_TABLES: dict[int, tuple[UnitInfo, RegistryTable]] = {}
+
+
+def registry_table(info: UnitInfo) -> RegistryTable:
+    """``meter_id →`` :class:`MeterEntry` of a unit's registry record, the first entry of a meter
+    winning (like ``UnitInfo.meter``). Kept per record object (the worker parses a record once per
+    version), so a message pays a dictionary lookup, not a pass over the meters and pydantic
+    attribute reads."""
     cached = _TABLES.get(id(info))
     if cached is not None and cached[0] is info:
         return cached[1]
-    table = {m.meter_id: (m, m.multiplier, m.role == "main") for m in reversed(info.meters)}
+    table = {
+        m.meter_id: MeterEntry(
+            m,
+            m.multiplier,
+            m.role,
+            m.role == "main",
+            m.excluded,
+            tuple(p.product_id for p in info.products if m.meter_id in p.meters),
+        )
+        for m in reversed(info.meters)
+    }
     if len(_TABLES) >= 4096:
         _TABLES.clear()
     _TABLES[id(info)] = (info, table)

@@ -8,13 +8,13 @@ into a new 15-minute interval, grades the unit against its year's targets
 (:func:`energy.quota.quota_progress`, :func:`energy.levels.assess`) and reports the changes of level
 as alerts (raised / updated / resolved).
 
-**Storage.** A unit's full history is ~50 kB of JSON, too much to store after every batch. So it is
-kept in two parts: the *archive* (the full history as of the last fold, stored rarely) and the
-*journal* (the pieces since, small, stored with the ledger after every batch). :meth:`fold` moves
-the journal into the archive; it must be called before the batch's messages are applied, so that
-the archive never holds a piece the stored ledger does not know of. ``fold_seq`` numbers the folds;
-the journal folded last is kept (``prev_journal``, as stored JSON) until the next fold, so that a
-stored record whose archive write was lost can still be rebuilt (:meth:`restore`).
+**Storage.** A unit's full history is ~50 kB of JSON. It is kept in two parts: the *archive* (the
+full history as of the last fold) and the *journal* (the pieces since). :meth:`fold` moves the
+journal into the archive and returns it; ``fold_seq`` numbers the folds; the journal folded last is
+kept (``prev_journal``, as stored JSON) until the next fold, so that a record whose archive is one
+fold behind can still be rebuilt (:meth:`restore`). The stream app folds when it writes a unit's
+snapshot and stores the archive in the snapshot with :meth:`to_json` (``streams.state``: between
+snapshots it stores the messages applied, not the state).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from energy.alert import Alert
 from energy.intervals import INTERVAL_MS, interval_start
-from energy.ledger import EnergyPoint
+from energy.ledger import EnergyPoint, registry_table
 from energy.levels import (
     INDICATORS,
     Assessment,
@@ -50,7 +50,8 @@ from energy.periods import (
     scaled,
 )
 from energy.quota import product_energy, quota_progress
-from energy.registry import UnitInfo, WarningThresholds, YearTargets
+from energy.registry import ProductInfo, UnitInfo, WarningThresholds, YearTargets
+from energy.rejections import DailyRejections
 from energy.schema import Rejection
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -121,6 +122,21 @@ def _item_doc(item: OutputItem) -> dict[str, Any]:
     }
 
 
+def product_fields(product: ProductInfo, assessment: Assessment | None) -> dict[str, float | str]:
+    """The product's ``unit_status`` fields, all in its ``value_uom`` (e.g. kgce/t): its energy per unit
+    of product ``product_<id>_value`` (when graded) and its 标杆/基准/限额 from the registry,
+    ``product_<id>_benchmark`` / ``_baseline`` / ``_limit`` (those it has)."""
+    prefix = f"product_{product.product_id}_"
+    fields: dict[str, float | str] = {}
+    if assessment is not None:
+        fields[prefix + "value"] = assessment.figures["green"][0]
+    standards = {"benchmark": product.benchmark, "baseline": product.baseline, "limit": product.limit}
+    for name, figure in standards.items():
+        if figure is not None:
+            fields[prefix + name] = figure
+    return fields
+
+
 class UnitMonitor:
     """Period totals, level trackers and status of one unit (see the module docstring)."""
 
@@ -133,6 +149,7 @@ class UnitMonitor:
         self.trackers: dict[str, LevelTracker] = {}
         self.evaluated_to: int | None = None
         self.operational = OperationalMonitor()
+        self.rejections = DailyRejections()  # the data_quality late/rejected counts of the day
         # pieces booked but not yet added: (interval end ms, totals key) → [tce, tCO₂] in millionths
         self._pending: dict[tuple[int, str], list[int]] = {}
 
@@ -161,19 +178,27 @@ class UnitMonitor:
         """Book the ledger's counted pieces (``LedgerResult.counted``) and take back the withdrawn ones
         (``LedgerResult.withdrawn``). A sub-meter's energy is already in its main meter's: it counts in
         no unit total, only in the products that list it; a meter marked ``excluded`` counts apart."""
-        observe = self.operational.observe
-        registry = {m.meter_id: m for m in reversed(info.meters)} if info is not None else {}
+        observe, pend = self.operational.observe, self._pend
+        # the ledger's table of the record's meters (made once per record version)
+        table = registry_table(info) if info is not None and info.meters else {}
         for sign, points in ((1.0, counted), (-1.0, withdrawn)):
             for p in points:
-                meter = registry.get(p.meter_id)
-                observe(p.meter_id, p.energy, meter.role if meter else "main", p.ts_ms, sign * p.tce)
-                tce, co2 = scaled(sign * p.tce), scaled(sign * p.co2_t)
-                if meter is None or meter.role == "main":
-                    excluded = meter.excluded if meter is not None else None
-                    self._pend(p.ts_ms, energy_key(p.energy, excluded), tce, co2)
-                if info is not None and info.products:
-                    for product_id in product_ids_for_meter(info, p.meter_id):
-                        self._pend(p.ts_ms, product_key(product_id), tce, co2)
+                meter_id, energy, ts_ms = p.meter_id, p.energy, p.ts_ms
+                entry = table.get(meter_id)
+                if entry is not None:
+                    role, excluded, products = entry.role, entry.excluded, entry.products
+                else:
+                    role, excluded = "main", None
+                    products = (
+                        product_ids_for_meter(info, meter_id) if info is not None and info.products else ()
+                    )
+                piece = sign * p.tce
+                observe(meter_id, energy, role, ts_ms, piece)
+                tce, co2 = scaled(piece), scaled(sign * p.co2_t)
+                if role == "main":
+                    pend(ts_ms, energy_key(energy, excluded), tce, co2)
+                for product_id in products:
+                    pend(ts_ms, product_key(product_id), tce, co2)
 
     def apply_output(self, items: Iterable[OutputItem]) -> list[Rejection]:
         """Take output reports; an item with the key of one seen before replaces it (only the
@@ -262,8 +287,7 @@ class UnitMonitor:
             kgce = product_energy(product, self.history.periods, at, newest_output)
             assessment = assess_product(product, kgce)
             moved = self._track(f"product:{product.product_id}", assessment, at, thresholds, status)
-            if assessment is not None:
-                status.fields[f"product_{product.product_id}_value"] = assessment.figures["green"][0]
+            status.fields.update(product_fields(product, assessment))
             if moved is not None:
                 change, value, threshold = moved
                 status.alerts.append(
@@ -352,6 +376,7 @@ class UnitMonitor:
             "trackers": {k: t.to_json() for k, t in self.trackers.items()},
             "evaluated_to": self.evaluated_to,
             "operational": self.operational.to_json(),
+            "rejections": self.rejections.to_json(),
         }
 
     @classmethod
@@ -390,4 +415,5 @@ class UnitMonitor:
         monitor.evaluated_to = None if evaluated is None else int(evaluated)
         if doc.get("operational") is not None:
             monitor.operational = OperationalMonitor.from_json(doc["operational"])
+        monitor.rejections = DailyRejections.from_json(doc.get("rejections"))
         return monitor, warning

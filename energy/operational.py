@@ -346,6 +346,9 @@ class OperationalMonitor:
     open_spike: bool = False
     open_mismatch: set[str] = field(default_factory=set)
     pruned_day: int | None = field(default=None, compare=False)  # day_index of newest_ts at the last prune
+    #: the calendar of the last piece's time (ts, interval start, day_index, day bit, hour, month_index
+    #: or -1 before it is needed): the pieces of a scan share it
+    calendar: tuple[int, int, int, int, int, int] | None = field(default=None, compare=False, repr=False)
 
     # --- input -------------------------------------------------------------------------------
 
@@ -364,7 +367,8 @@ class OperationalMonitor:
             raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
         if not math.isfinite(tce):
             raise ValueError(f"not a finite number: {tce!r}")
-        if self.newest_ts is not None and ts_ms < self.newest_ts - RETAIN_MS:
+        newest = self.newest_ts
+        if newest is not None and ts_ms < newest - RETAIN_MS:
             return
         meter = self.meters.get(meter_id)
         if meter is None:
@@ -379,7 +383,14 @@ class OperationalMonitor:
                 while len(self.month_report) > MAX_REPORT_MONTHS:
                     del self.month_report[min(self.month_report)]
             return
-        start = interval_start(ts_ms)
+        # the pieces of a scan end at the same time: the calendar of its interval is kept
+        calendar = self.calendar
+        if calendar is None or calendar[0] != ts_ms:
+            start = interval_start(ts_ms)
+            day = day_index(start)
+            slot = (start + CST_OFFSET_MS - day * DAY_MS) // INTERVAL_MS
+            calendar = self.calendar = (ts_ms, start, day, 1 << slot, _floor(start, HOUR_MS), -1)
+        _, start, day, bit, hour, month = calendar
         if tce >= 0:
             if meter.last_ts is None or ts_ms > meter.last_ts:
                 meter.last_ts = ts_ms
@@ -387,19 +398,22 @@ class OperationalMonitor:
                 meter.expected_from = start
             if self.first_start is None or start < self.first_start:
                 self.first_start = start
-            day = day_index(start)
             if self.done_day is None or day > self.done_day:
-                slot = (start + CST_OFFSET_MS - day * DAY_MS) // INTERVAL_MS
-                meter.days[day] = meter.days.get(day, 0) | (1 << slot)
+                days = meter.days
+                days[day] = days.get(day, 0) | bit
         if role == "main":
-            hour = _floor(start, HOUR_MS)
             if self.done_hour is None or hour > self.done_hour:
-                self.hours[hour] = self.hours.get(hour, 0.0) + tce
-            month = month_index(local_day(start))
+                hours = self.hours
+                hours[hour] = hours.get(hour, 0.0) + tce
+            if month < 0:
+                month = month_index(local_day(start))
+                self.calendar = (*calendar[:5], month)
             if self.done_month is None or month > self.done_month:
-                sums = self.month_main.setdefault(month, {})
-                sums[energy] = sums.get(energy, 0.0) + tce
-        if tce >= 0 and (self.newest_ts is None or ts_ms > self.newest_ts):
+                main = self.month_main.get(month)
+                if main is None:
+                    main = self.month_main[month] = {}
+                main[energy] = main.get(energy, 0.0) + tce
+        if tce >= 0 and (newest is None or ts_ms > newest):
             self.newest_ts = ts_ms
             if day_index(ts_ms) != self.pruned_day:
                 self._prune()

@@ -12,14 +12,28 @@ so corrections and replays never add up twice.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from energy.schema import MessageRejected, Rejection, first_error, parse_ts_ms
+from energy.schema import (
+    MAX_VALUE,
+    TEXT_PATTERN,
+    EnvelopeHead,
+    MessageRejected,
+    Rejection,
+    epoch_ms_field,
+    unit_id_of,
+    validation_rejection,
+)
+
+
+def _figure() -> Any:
+    """An item's figure (quantity in the product's uom, or 万元): a JSON number, finite, 0..10¹⁵."""
+    return Field(None, strict=True, allow_inf_nan=False, ge=0, le=MAX_VALUE)
 
 
 class OutputItem(BaseModel):
@@ -29,28 +43,21 @@ class OutputItem(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     ts_ms: int = Field(alias="ts")
-    product_id: str | None = Field(None, min_length=1, max_length=64)
-    quantity: float | None = Field(None, ge=0)
-    value_10k_yuan: float | None = Field(None, ge=0)
-
-    @field_validator("quantity", "value_10k_yuan")
-    @classmethod
-    def _finite(cls, v: float | None) -> float | None:
-        if v is not None and not math.isfinite(v):
-            raise ValueError("must be a finite number")
-        return v
+    product_id: str | None = Field(None, min_length=1, max_length=64, pattern=TEXT_PATTERN)
+    quantity: float | None = _figure()
+    value_10k_yuan: float | None = _figure()
 
     @field_validator("ts_ms", mode="before")
     @classmethod
     def _to_epoch_ms(cls, v: Any) -> int:
-        return parse_ts_ms(v)
+        return epoch_ms_field(v)
 
     @model_validator(mode="after")
     def _something(self) -> OutputItem:
         if self.quantity is None and self.value_10k_yuan is None:
-            raise ValueError("an output item needs quantity or value_10k_yuan")
+            raise PydanticCustomError("missing", "an output item needs quantity or value_10k_yuan")
         if self.quantity is not None and self.product_id is None:
-            raise ValueError("a quantity needs the product_id it is of")
+            raise PydanticCustomError("missing", "a quantity needs the product_id it is of")
         return self
 
     @property
@@ -59,15 +66,9 @@ class OutputItem(BaseModel):
         return f"{self.product_id or ''}|{self.ts_ms}"
 
 
-class OutputEnvelope(BaseModel):
+class OutputEnvelope(EnvelopeHead):
     """The message around the items."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    v: Literal[1]
-    unit_id: str = Field(min_length=1, max_length=64)
-    source: str = Field(min_length=1, max_length=128)
-    seq: int = Field(ge=0)
     outputs: list[Any] = Field(min_length=1, max_length=10_000)
 
 
@@ -90,14 +91,13 @@ def parse_output(doc: dict[str, Any]) -> ParsedOutput:
     try:
         env = OutputEnvelope.model_validate(doc)
     except ValidationError as exc:
-        unit = doc.get("unit_id") if isinstance(doc.get("unit_id"), str) else None
-        raise MessageRejected(Rejection("bad_envelope", first_error(exc), unit, doc)) from exc
+        raise MessageRejected(validation_rejection("bad_envelope", exc, unit_id_of(doc), doc)) from exc
     parsed = ParsedOutput(unit_id=env.unit_id)
     for item in env.outputs:
         try:
             parsed.items.append(OutputItem.model_validate(item))
         except ValidationError as exc:
-            parsed.rejections.append(Rejection("bad_output", first_error(exc), env.unit_id, item))
+            parsed.rejections.append(validation_rejection("bad_output", exc, env.unit_id, item, "item"))
     return parsed
 
 

@@ -28,16 +28,20 @@ margin), :data:`KEEP_MONTHS` (27: two full years back) and :data:`KEEP_YEARS` (1
 plan's base year and the plan before). A unit thus holds at most 504 buckets of two integers per
 key (a key is an energy counted, an energy excluded with its kind, a product's output, a product's
 energy): memory is O(504 × keys), about 100 bytes of JSON per day bucket for a unit with three
-energies and two products, ≈ 50 kB in all. A piece older than a horizon goes only into the coarser
-buckets still kept (so a late withdrawal never leaves a stray negative bucket behind).
+energies and two products, ≈ 50 kB in all; in memory each bucket is an array of 64-bit integers
+(≈ 110 kB for a full year of three energies and a product's output, ~2× less than lists of ints).
+A piece older than a horizon goes only into the coarser buckets still kept (so a late withdrawal
+never leaves a stray negative bucket behind).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Iterable, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
 from energy.intervals import CST_OFFSET_MS, HOUR_MS, INTERVAL_MS, interval_start, local_day
@@ -153,6 +157,39 @@ def product_ids_for_meter(info: UnitInfo, meter_id: str) -> tuple[str, ...]:
     return tuple(p.product_id for p in info.products if meter_id in p.meters)
 
 
+#: A bucket: the totals of each key (2 integers a key), 64-bit while they fit (``_Bucket`` is a list of
+#: Python integers for the one that outgrows them: a total above 9.2 × 10¹² t). 8 bytes a total
+#: instead of ~36 in a list.
+_Bucket = MutableSequence[int]
+
+
+def _bucket(values: Iterable[int] = ()) -> _Bucket:
+    values = list(values)
+    try:
+        return array("q", values)
+    except OverflowError:
+        return values
+
+
+def _add_to(table: dict[int, _Bucket], k: int, bucket: _Bucket, at: int, x: int) -> _Bucket:
+    """``bucket[at] += x`` (``bucket`` is ``table[k]``, long enough); the bucket (a list from now on if
+    the total outgrew 64 bits)."""
+    try:
+        bucket[at] += x
+    except OverflowError:
+        bucket = table[k] = list(bucket)
+        bucket[at] += x
+    return bucket
+
+
+@lru_cache(maxsize=4096)
+def _calendar(start: int) -> tuple[int, int, int, int]:
+    """The keys of the hour, day, month and year buckets of the interval starting at ``start``
+    (cached: the pieces of a unit's batch fall into a few intervals)."""
+    day = local_day(start)
+    return start - start % HOUR_MS, day_index(start), month_index(day), day.year
+
+
 def _accumulate(into: list[int], bucket: Sequence[int]) -> None:
     if len(into) < len(bucket):
         into.extend([0] * (len(bucket) - len(into)))
@@ -169,11 +206,11 @@ class UnitPeriods:
     def __init__(self) -> None:
         self._keys: list[str] = []
         self._index: dict[str, int] = {}
-        self._iv: dict[int, list[int]] = {}  # interval start ms →
-        self._hr: dict[int, list[int]] = {}  # hour start ms →
-        self._dy: dict[int, list[int]] = {}  # day_index →
-        self._mo: dict[int, list[int]] = {}  # month_index →
-        self._yr: dict[int, list[int]] = {}  # year →
+        self._iv: dict[int, _Bucket] = {}  # interval start ms →
+        self._hr: dict[int, _Bucket] = {}  # hour start ms →
+        self._dy: dict[int, _Bucket] = {}  # day_index →
+        self._mo: dict[int, _Bucket] = {}  # month_index →
+        self._yr: dict[int, _Bucket] = {}  # year →
         self._first: int | None = None  # start of the earliest interval with data
         self._newest: int | None = None  # start of the newest interval with data
         self._lo: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)  # oldest key kept per table
@@ -217,24 +254,24 @@ class UnitPeriods:
         if i is None:
             i = self._index[key] = len(self._keys)
             self._keys.append(key)
-        day = local_day(start)
+        hour, day, month, year = _calendar(start)
         lo_iv, lo_hr, lo_dy, lo_mo, lo_yr = self._lo
         for table, k, lo in (
             (self._iv, start, lo_iv),
-            (self._hr, start - start % HOUR_MS, lo_hr),
-            (self._dy, day_index(start), lo_dy),
-            (self._mo, month_index(day), lo_mo),
-            (self._yr, day.year, lo_yr),
+            (self._hr, hour, lo_hr),
+            (self._dy, day, lo_dy),
+            (self._mo, month, lo_mo),
+            (self._yr, year, lo_yr),
         ):
             if k < lo:
                 continue
             bucket = table.get(k)
             if bucket is None:
-                bucket = table[k] = []
+                bucket = table[k] = _bucket()
             if len(bucket) < 2 * i + 2:
                 bucket.extend([0] * (2 * i + 2 - len(bucket)))
-            bucket[2 * i] += a
-            bucket[2 * i + 1] += b
+            bucket = _add_to(table, k, bucket, 2 * i, a)
+            _add_to(table, k, bucket, 2 * i + 1, b)
 
     def merge(self, other: UnitPeriods) -> None:
         """Add every total of ``other`` into this one, exactly (integers), as if its pieces had been
@@ -264,16 +301,16 @@ class UnitPeriods:
                     continue
                 target = mine.get(k)
                 if target is None:
-                    target = mine[k] = []
+                    target = mine[k] = _bucket()
                 n = len(bucket)
                 for j, i in enumerate(mapping):
                     if 2 * j >= n:
                         break
                     if len(target) < 2 * i + 2:
                         target.extend([0] * (2 * i + 2 - len(target)))
-                    target[2 * i] += bucket[2 * j]
+                    target = _add_to(mine, k, target, 2 * i, bucket[2 * j])
                     if 2 * j + 1 < n:
-                        target[2 * i + 1] += bucket[2 * j + 1]
+                        target = _add_to(mine, k, target, 2 * i + 1, bucket[2 * j + 1])
 
     def bucket_count(self) -> int:
         """How many buckets are kept (a measure of the stored size: ~100 bytes of JSON each)."""
@@ -493,7 +530,7 @@ class UnitPeriods:
         """Plain JSON-able data for the table store: the keys once, then each bucket as a list of
         integers (millionths) in key order, trailing zeros dropped, empty buckets left out."""
 
-        def table(buckets: dict[int, list[int]]) -> dict[str, list[int]]:
+        def table(buckets: dict[int, _Bucket]) -> dict[str, list[int]]:
             out: dict[str, list[int]] = {}
             for k in sorted(buckets):
                 bucket = buckets[k]
@@ -501,7 +538,7 @@ class UnitPeriods:
                 while n and not bucket[n - 1]:
                     n -= 1
                 if n:
-                    out[str(k)] = bucket[:n]
+                    out[str(k)] = list(bucket[:n])
             return out
 
         return {
@@ -532,7 +569,7 @@ class UnitPeriods:
             ("y", periods._yr),
         ):
             for k, bucket in doc[name].items():
-                target[int(k)] = [int(x) for x in bucket]
+                target[int(k)] = _bucket(int(x) for x in bucket)
         periods._first = None if doc["first"] is None else int(doc["first"])
         if doc["newest"] is not None:
             periods._advance(int(doc["newest"]))

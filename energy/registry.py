@@ -13,8 +13,12 @@ from typing import Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from energy.schema import MAX_VALUE, IdText
+
 #: The seven regional grids of the MEE/NBS electricity CO₂ factor series (reference/domain.md §2.1).
 GRID_REGIONS: tuple[str, ...] = ("华北", "东北", "华东", "华中", "西北", "南方", "西南")
+#: Largest CT × PT ratio a meter's ``multiplier`` may have (a 500 kV / 100 V PT with a 4000/1 CT is 2·10⁷).
+MAX_MULTIPLIER = 1e8
 
 
 class MeterInfo(BaseModel):
@@ -33,13 +37,13 @@ class MeterInfo(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    meter_id: str = Field(min_length=1, max_length=128)
-    energy: str | None = Field(None, max_length=64)
+    meter_id: IdText = Field(min_length=1, max_length=128)
+    energy: IdText | None = Field(None, max_length=64)
     kind: Literal["cumulative", "interval", "rate"] | None = None
-    uom: str | None = Field(None, max_length=16)
-    multiplier: float = Field(1.0, gt=0, allow_inf_nan=False)
-    register_max: float | None = Field(None, gt=0, allow_inf_nan=False)
-    max_per_hour: float | None = Field(None, gt=0, allow_inf_nan=False)
+    uom: IdText | None = Field(None, max_length=16)
+    multiplier: float = Field(1.0, gt=0, le=MAX_MULTIPLIER, allow_inf_nan=False)
+    register_max: float | None = Field(None, gt=0, le=MAX_VALUE, allow_inf_nan=False)
+    max_per_hour: float | None = Field(None, gt=0, le=MAX_VALUE, allow_inf_nan=False)
     role: Literal["main", "sub", "monthly"] = "main"
     excluded: Literal["feedstock", "renewable"] | None = None
 
@@ -52,9 +56,9 @@ class ProductInfo(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    product_id: str = Field(min_length=1, max_length=64)
+    product_id: IdText = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=128)
-    uom: str = Field(min_length=1, max_length=16)
+    uom: IdText = Field(min_length=1, max_length=16)
     value_uom: str = Field("kgce/t", max_length=16)
     benchmark: float | None = Field(None, allow_inf_nan=False)
     baseline: float | None = Field(None, allow_inf_nan=False)
@@ -111,7 +115,7 @@ class CoefficientOverride(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    energy: str = Field(min_length=1, max_length=64)
+    energy: IdText = Field(min_length=1, max_length=64)
     kgce_per_uom: float = Field(gt=0, allow_inf_nan=False)
     source: str = Field(min_length=1, max_length=256)
 
@@ -149,10 +153,10 @@ class UnitInfo(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     v: Literal[1] = 1
-    unit_id: str = Field(min_length=1, max_length=64)
+    unit_id: IdText = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=256)
-    region: str = Field(min_length=1, max_length=32)
-    grid_region: str = Field(min_length=1, max_length=32)
+    region: IdText = Field(min_length=1, max_length=32)
+    grid_region: IdText = Field(min_length=1, max_length=32)
     industry: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
     hourly_tce_ceiling: float | None = Field(None, gt=0, allow_inf_nan=False)
     electricity_basis: Literal["equivalent", "equal_value"] | None = Field(

@@ -6,8 +6,13 @@ from __future__ import annotations
 REGION_INDUSTRY = '"region" =~ /^$region$/ AND "industry" =~ /^$industry$/'
 #: The units chosen (multi-valued, regex form).
 UNITS = '"unit_id" =~ /^$unit$/'
+#: The units chosen within the chosen regions and industries ("All" units is ``.*``).
+CHOSEN_UNITS = f"{REGION_INDUSTRY} AND {UNITS}"
 #: The one unit of the unit-detail dashboard.
 ONE_UNIT = "\"unit_id\" = '$unit'"
+#: ``energy`` points of main meters only: what the unit totals count (``energy.ledger``: a sub-meter's
+#: energy is already in its main meter's, a monthly meter's is a statistic).
+MAIN_METERS = "\"role\" = 'main'"
 
 
 def where(*conditions: str) -> str:

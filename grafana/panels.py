@@ -94,6 +94,15 @@ def dashed(panel: ts_panel.Panel, lines: dict[str, str]) -> ts_panel.Panel:
     return panel
 
 
+def right_axis(panel: ts_panel.Panel, name_regex: str, unit: str) -> ts_panel.Panel:
+    """Draw the series whose names match ``name_regex`` on a right axis in ``unit`` (counts beside
+    percentages)."""
+    return panel.override_by_regexp(
+        name_regex,
+        [DynamicConfigValue("custom.axisPlacement", "right"), DynamicConfigValue("unit", unit)],
+    )
+
+
 def table(
     title: str,
     queries: Sequence[str],

@@ -39,12 +39,12 @@ def industry() -> QueryVariable:
 
 
 def unit(*, single: bool = False) -> QueryVariable:
-    """Units of the chosen regions and industries; ``single`` for the one-unit dashboard. "All" is the
-    list of those units (no custom all value), so that the region and industry choice also filters
-    measurements without those tags (``alert``)."""
+    """Units of the chosen regions and industries; ``single`` for the one-unit dashboard. "All" matches
+    any unit (``.*``): every measurement the dashboards read carries the region and industry tags, and
+    every query filters on them too, so no list of thousands of units is sent."""
     where = '"region" =~ /^$region$/ AND "industry" =~ /^$industry$/'
     variable = _tag_values("unit", "unit 用能单位", "unit_id", where)
-    return variable if single else variable.multi(True).include_all(True)
+    return variable if single else variable.multi(True).include_all(True).all_value(".*")
 
 
 def all_three(*, single_unit: bool = False) -> list[QueryVariable]:

@@ -3,10 +3,17 @@
 The Faust agent (``streams.app``) hands raw message bytes to :meth:`BatchProcessor.process` and then
 carries out the result: InfluxDB lines, dead letters, alerts, and the new ledgers to store.
 Keeping this step free of the framework keeps it testable in microseconds.
+
+Points are encoded by the precompiled encoders of ``streams.sinks.measurements``. Each refusal is a
+dead letter; it is also counted in its unit's ``data_quality`` (``late``, ``rejected``:
+``energy.rejections``) when it has a unit: a reading or output item always, a whole message when its
+``unit_id`` is in the registry. The others (no unit id, an unparseable one, or one the registry does
+not know) are counted only in the worker's ``Totals.rejected_without_unit``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -15,26 +22,37 @@ import orjson
 
 from energy.accounting import Accountant
 from energy.alert import Alert
-from energy.ledger import LedgerPolicy
+from energy.ledger import LedgerPolicy, LedgerResult
 from energy.messages import Lang
 from energy.monitor import UnitStatus
 from energy.operational import OperationalRules
 from energy.output import is_output_message, parse_output
 from energy.registry import UnitInfo
 from energy.schema import MessageRejected, Rejection, parse_message
-from streams.sinks.line_protocol import encode_line
+from streams.sinks.measurements import (
+    encode_alert,
+    encode_data_quality,
+    encode_energy,
+    encode_meter_event,
+    encode_unit_energy,
+    encode_unit_status,
+)
 from streams.state import UnitState
 
 
 class UnitStates(Protocol):
-    """Where the processor gets a unit's state for the batch (``streams.state.UnitStateStore``)."""
+    """Where the processor gets a unit's state for the batch, and notes the messages applied to it
+    (``streams.state.UnitStateStore``)."""
 
-    def get(self, unit_id: str) -> UnitState: ...
+    def get(self, unit_id: str, info: UnitInfo | None) -> UnitState: ...
+
+    def log(self, unit_id: str, now_ms: int, raw: bytes) -> None: ...
 
 
 @dataclass
 class BatchOutput:
-    """What one batch produced. ``rejected`` and ``alerts`` are (key, value) records to publish."""
+    """What one batch produced. ``rejected`` and ``alerts`` are (key, value) records to publish;
+    ``rejected_without_unit`` counts the dead letters not counted in any unit's ``data_quality``."""
 
     lines: list[str] = field(default_factory=list)
     rejected: list[tuple[str | None, bytes]] = field(default_factory=list)
@@ -48,16 +66,19 @@ class BatchOutput:
     repeats: int = 0
     energy_points: int = 0
     events: int = 0
+    rejected_without_unit: int = 0
 
 
 @dataclass
 class Totals:
-    """Running counters of a worker, for status views."""
+    """Running counters of a worker, for status views. ``rejected`` counts every dead letter,
+    ``rejected_without_unit`` those that no unit's ``data_quality`` counts (see the module docstring)."""
 
     messages: int = 0
     readings: int = 0
     accepted: int = 0
     rejected: int = 0
+    rejected_without_unit: int = 0
     repeats: int = 0
     energy_points: int = 0
     meter_events: int = 0
@@ -68,9 +89,20 @@ class Totals:
         self.readings += out.readings
         self.accepted += out.accepted
         self.rejected += len(out.rejected)
+        self.rejected_without_unit += out.rejected_without_unit
         self.repeats += out.repeats
         self.energy_points += out.energy_points
         self.meter_events += out.events
+
+
+@dataclass
+class _Unit:
+    """A unit as one batch writes it: its tags and its state."""
+
+    unit_id: str
+    region: str | None
+    industry: str | None
+    state: UnitState
 
 
 class BatchProcessor:
@@ -87,6 +119,20 @@ class BatchProcessor:
         self.policy = policy
         self.lang = lang
         self.rules = rules or OperationalRules(lateness_ms=policy.lateness_ms)
+        self._roles: dict[str, tuple[UnitInfo, dict[str, str]]] = {}
+
+    def meter_roles(self, info: UnitInfo | None) -> dict[str, str]:
+        """Each registered meter's role (``main``, ``sub``, ``monthly``), the first entry of a meter
+        listed twice, as the ledger takes it. A meter not listed, or any meter of a unit not in the
+        registry (None), is not in this map: the ledger counts it in the unit's totals, so it is
+        written as ``main``. Made once per registry version of the unit."""
+        if info is None:
+            return {}
+        cached = self._roles.get(info.unit_id)
+        if cached is None or cached[0] is not info:
+            roles: dict[str, str] = {m.meter_id: m.role for m in reversed(info.meters)}
+            cached = self._roles[info.unit_id] = (info, roles)
+        return cached[1]
 
     def process(
         self,
@@ -96,67 +142,136 @@ class BatchProcessor:
     ) -> BatchOutput:
         """Apply ``raws`` (readings and output messages, in order). ``states`` gives each unit's state
         for the batch; ``unit_info`` its registry record (None if unknown: points then carry no
-        region/industry, and the unit has no targets to be graded against).
+        region/industry, every meter is written as ``main``, and the unit has no targets to be graded
+        against). A reading stamped more than an hour ahead of this machine's clock is refused
+        (``energy.schema.MAX_AHEAD_MS``).
         """
         out = BatchOutput()
+        now_ms = round(time.time() * 1000)
+        touched: dict[str, _Unit] = {}
+        changed: list[str] = []  # the unit the message in hand changed
+
+        def unit_of(unit_id: str, info: UnitInfo | None) -> _Unit:
+            unit = touched.get(unit_id)
+            if unit is None:
+                region, industry = (info.region, info.industry) if info is not None else (None, None)
+                unit = touched[unit_id] = _Unit(unit_id, region, industry, states.get(unit_id, info))
+            changed.append(unit_id)
+            return unit
+
         for raw in raws:
             out.messages += 1
-            if b'"outputs"' in raw and self._output(out, raw, states):
-                continue
-            try:
-                msg = parse_message(raw)
-            except MessageRejected as exc:
-                self._reject(out, exc.rejection)
-                continue
-            out.readings += len(msg.readings) + len(msg.rejections)
-            state = states.get(msg.unit_id)
-            ledger = state.ledger
-            info = unit_info(msg.unit_id)
-            result = ledger.apply(msg, self.accountant, self.policy, info)
-            state.monitor.book(result.counted, result.withdrawn, info)
-            out.accepted += result.accepted
-            out.repeats += result.repeats
-            for rejection in result.rejections:
-                self._reject(out, rejection)
-            tags = {
-                "unit_id": msg.unit_id,
-                "region": info.region if info else None,
-                "industry": info.industry if info else None,
-            }
-            for p in result.energy:
-                line = encode_line(
-                    "energy",
-                    {**tags, "meter_id": p.meter_id, "energy": p.energy},
-                    {"qty": p.qty, "tce": p.tce, "co2_t": p.co2_t, "estimated": p.estimated},
-                    p.ts_ms,
-                )
-                if line:
-                    out.lines.append(line)
-                    out.energy_points += 1
-            for iv in result.intervals:
-                line = encode_line("unit_energy", tags, {"tce": iv.tce, "co2_t": iv.co2_t}, iv.start_ms)
-                if line:
-                    out.lines.append(line)
-            for ev in result.events:
-                out.events += 1
-                line = encode_line(
-                    "meter_event",
-                    {**tags, "meter_id": ev.meter_id, "event": ev.event},
-                    {"detail": ev.detail},
-                    ev.ts_ms,
-                )
-                if line:
-                    out.lines.append(line)
-            for alert in result.alerts:
-                self._alert(out, alert)
-            if ledger.newest_ts_ms is not None:
-                status = state.monitor.evaluate(ledger.newest_ts_ms, info, self.rules, lang=self.lang)
-                if status is not None:
-                    self._status(out, status, tags)
-            out.levels[msg.unit_id] = state.monitor.level()
+            self._apply(raw, now_ms, unit_of, unit_info, out, write=True)
+            if changed:
+                states.log(changed[0], now_ms, raw)  # the unit's log replays it (streams.state)
+                changed.clear()
+        for unit in touched.values():
+            self._rejection_counts(out, unit)
         return out
 
-    def _output(self, out: BatchOutput, raw: bytes, states: UnitStates) -> bool:
+    def replay(self, state: UnitState, info: UnitInfo | None, now_ms: int, raw: bytes) -> None:
+        """Apply a message of a unit's log to the unit's ``state`` as :meth:`process` applied it — the
+        same code, with the registry record ``info`` and the clock ``now_ms`` it was applied with —
+        making no lines; what it would send is dropped (``streams.state``)."""
+        unit = _Unit(state.ledger.unit_id, None, None, state)
+        self._apply(
+            raw, now_ms, lambda _unit_id, _info: unit, lambda _unit_id: info, BatchOutput(), write=False
+        )
+
+    def _apply(
+        self,
+        raw: bytes,
+        now_ms: int,
+        unit_of: Callable[[str, UnitInfo | None], _Unit],
+        unit_info: Callable[[str], UnitInfo | None],
+        out: BatchOutput,
+        *,
+        write: bool,
+    ) -> None:
+        """Apply one message: the one place where a message changes a unit's state, in a batch and in
+        the replay of a unit's log. ``unit_of`` gives the state of a unit (with the registry record
+        ``unit_info`` gives); its outputs go to ``out``, lines only when ``write``."""
+
+        def reject_message(rejection: Rejection) -> None:
+            """A whole message refused: counted for its unit when the registry knows the unit."""
+            unit_id = rejection.unit_id
+            info = unit_info(unit_id) if unit_id else None
+            if unit_id and info is not None:
+                self._reject(out, rejection, unit_of(unit_id, info).state)
+            else:
+                self._reject(out, rejection, None)
+                out.rejected_without_unit += 1
+
+        if b'"outputs"' in raw and self._output(out, raw, unit_of, unit_info, reject_message):
+            return
+        try:
+            msg = parse_message(raw, now_ms)
+        except MessageRejected as exc:
+            reject_message(exc.rejection)
+            return
+        out.readings += len(msg.readings) + len(msg.rejections)
+        info = unit_info(msg.unit_id)
+        unit = unit_of(msg.unit_id, info)
+        state = unit.state
+        ledger, monitor = state.ledger, state.monitor
+        result = ledger.apply(msg, self.accountant, self.policy, info)
+        monitor.book(result.counted, result.withdrawn, info)
+        out.accepted += result.accepted
+        out.repeats += result.repeats
+        for rejection in result.rejections:
+            self._reject(out, rejection, state)
+        monitor.rejections.advance(ledger.newest_ts_ms)
+        if write:
+            self._points(out, unit, result, self.meter_roles(info))
+            for alert in result.alerts:
+                self._alert(out, alert, unit)
+        if ledger.newest_ts_ms is not None:
+            status = monitor.evaluate(ledger.newest_ts_ms, info, self.rules, lang=self.lang)
+            if status is not None and write:
+                self._status(out, status, unit)
+        out.levels[msg.unit_id] = monitor.level()
+
+    @staticmethod
+    def _points(out: BatchOutput, unit: _Unit, result: LedgerResult, roles: dict[str, str]) -> None:
+        """The ``energy``, ``unit_energy`` and ``meter_event`` lines of one message's result."""
+        unit_id, region, industry = unit.unit_id, unit.region, unit.industry
+        lines = out.lines
+        for p in result.energy:
+            role = roles.get(p.meter_id, "main")
+            line = encode_energy(
+                unit_id,
+                region,
+                industry,
+                p.meter_id,
+                p.energy,
+                role,
+                p.qty,
+                p.tce,
+                p.co2_t,
+                p.estimated,
+                p.ts_ms,
+            )
+            if line:
+                lines.append(line)
+                out.energy_points += 1
+        for iv in result.intervals:
+            line = encode_unit_energy(unit_id, region, industry, iv.tce, iv.co2_t, iv.start_ms)
+            if line:
+                lines.append(line)
+        for ev in result.events:
+            out.events += 1
+            line = encode_meter_event(unit_id, region, industry, ev.meter_id, ev.event, ev.detail, ev.ts_ms)
+            if line:
+                lines.append(line)
+
+    def _output(
+        self,
+        out: BatchOutput,
+        raw: bytes,
+        unit_of: Callable[[str, UnitInfo | None], _Unit],
+        unit_info: Callable[[str], UnitInfo | None],
+        reject_message: Callable[[Rejection], None],
+    ) -> bool:
         """Apply ``raw`` if it is an output message (True); False if it is not one."""
         try:
             doc = orjson.loads(raw)
@@ -167,49 +282,82 @@ class BatchProcessor:
         try:
             parsed = parse_output(doc)
         except MessageRejected as exc:
-            self._reject(out, exc.rejection)
+            reject_message(exc.rejection)
             return True
+        state = unit_of(parsed.unit_id, unit_info(parsed.unit_id)).state
         for rejection in parsed.rejections:
-            self._reject(out, rejection)
-        for rejection in states.get(parsed.unit_id).monitor.apply_output(parsed.items):
-            self._reject(out, rejection)
+            self._reject(out, rejection, state)
+        for rejection in state.monitor.apply_output(parsed.items):
+            self._reject(out, rejection, state)
         out.outputs += len(parsed.items)
         return True
 
-    def _status(self, out: BatchOutput, status: UnitStatus, tags: dict[str, str | None]) -> None:
-        out.statuses[tags["unit_id"] or ""] = status
-        line = encode_line("unit_status", tags, status.fields, status.at_ts_ms)
+    def _status(self, out: BatchOutput, status: UnitStatus, unit: _Unit) -> None:
+        unit_id, region, industry = unit.unit_id, unit.region, unit.industry
+        out.statuses[unit_id] = status
+        line = encode_unit_status(unit_id, region, industry, status.fields, status.at_ts_ms)
         if line:
             out.lines.append(line)
         for alert in status.alerts:
-            self._alert(out, alert)
+            self._alert(out, alert, unit)
         for day in status.quality:
-            counts = {
-                "completeness_pct": day.completeness_pct,
-                "expected": day.expected,
-                "received": day.received,
-            }
-            line = encode_line("data_quality", tags, counts, day.day_start_ms)
+            line = encode_data_quality(
+                unit_id,
+                region,
+                industry,
+                day.completeness_pct,
+                day.expected,
+                day.received,
+                None,
+                None,
+                day.day_start_ms,
+            )
             if line:
                 out.lines.append(line)
 
     @staticmethod
-    def _alert(out: BatchOutput, alert: Alert) -> None:
+    def _rejection_counts(out: BatchOutput, unit: _Unit) -> None:
+        """The ``late``/``rejected`` part of the unit's ``data_quality`` points of the days whose counts
+        changed in this batch."""
+        for day in unit.state.monitor.rejections.take_changed():
+            line = encode_data_quality(
+                unit.unit_id,
+                unit.region,
+                unit.industry,
+                None,
+                None,
+                None,
+                float(day.late),
+                float(day.rejected),
+                day.day_start_ms,
+            )
+            if line:
+                out.lines.append(line)
+
+    @staticmethod
+    def _alert(out: BatchOutput, alert: Alert, unit: _Unit) -> None:
+        """An alert of ``unit`` (its region and industry as tags)."""
         out.alerts.append(alert)
-        line = encode_line(
-            "alert",
-            {"unit_id": alert.unit_id, "rule": alert.rule, "severity": alert.severity},
-            {
-                "state": alert.state,
-                "message": alert.message,
-                "value": alert.value,
-                "threshold": alert.threshold,
-            },
+        line = encode_alert(
+            alert.unit_id,
+            unit.region,
+            unit.industry,
+            alert.rule,
+            alert.severity,
+            alert.state,
+            alert.message,
+            alert.value,
+            alert.threshold,
             alert.ts_ms,
         )
         if line:
             out.lines.append(line)
 
     @staticmethod
-    def _reject(out: BatchOutput, rejection: Rejection) -> None:
+    def _reject(out: BatchOutput, rejection: Rejection, state: UnitState | None) -> None:
+        """A dead letter; counted in ``state``'s day (when given), on the unit's newest reading time."""
         out.rejected.append((rejection.unit_id, rejection.to_json()))
+        if state is not None:
+            counts = state.monitor.rejections
+            counts.advance(state.ledger.newest_ts_ms)
+            counts.count(rejection.rule)

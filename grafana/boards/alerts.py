@@ -1,4 +1,5 @@
-"""Alerts: open alerts, counts by rule and severity, and the history."""
+"""Alerts: open alerts, counts by rule and severity, and the history, of the units chosen by region,
+industry and unit (``alert`` carries the region and industry tags)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from grafana import panels
 from grafana.boards.base import dashboard
-from grafana.filters import UNITS, group_by, per_interval, select
+from grafana.filters import CHOSEN_UNITS, group_by, per_interval, select
 
 UID = "energymon-alerts"
 RAISED_OR_UPDATED = "\"state\" <> 'resolved'"
@@ -18,19 +19,21 @@ OPEN = (
     + select(
         'last("state") AS "state", "severity", "message", "value", "threshold"',
         "alert",
-        UNITS,
+        CHOSEN_UNITS,
         tail=group_by("unit_id", "rule"),
     )
     + f") WHERE {RAISED_OR_UPDATED}"
 )
 BY_RULE_SEVERITY = select(
-    'count("state") AS "alerts"', "alert", UNITS, RAISED_OR_UPDATED, tail=group_by("rule", "severity")
+    'count("state") AS "alerts"', "alert", CHOSEN_UNITS, RAISED_OR_UPDATED, tail=group_by("rule", "severity")
 )
-OVER_TIME = select('count("state") AS "alerts"', "alert", UNITS, RAISED_OR_UPDATED, tail=per_interval("rule"))
+OVER_TIME = select(
+    'count("state") AS "alerts"', "alert", CHOSEN_UNITS, RAISED_OR_UPDATED, tail=per_interval("rule")
+)
 HISTORY = select(
     '"unit_id", "rule", "severity", "state", "message", "value", "threshold"',
     "alert",
-    UNITS,
+    CHOSEN_UNITS,
     tail="ORDER BY time DESC LIMIT 1000",
 )
 

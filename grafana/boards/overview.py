@@ -8,7 +8,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana import panels
 from grafana.annotations import Annotation
 from grafana.boards.base import dashboard
-from grafana.filters import REGION_INDUSTRY, UNITS, group_by, per_interval, select
+from grafana.filters import CHOSEN_UNITS, REGION_INDUSTRY, group_by, per_interval, select
 
 UID = "energymon-overview"
 _LAST_PER_UNIT = "unit_id", "region", "industry"
@@ -49,7 +49,7 @@ TOP_CONSUMERS = (
 )
 TCE_BY_REGION = select('sum("tce") AS "tce"', "unit_energy", REGION_INDUSTRY, tail=per_interval("region"))
 ALERTS = select(
-    '"message", "unit_id", "rule", "severity", "state"', "alert", UNITS, "\"state\" <> 'resolved'"
+    '"message", "unit_id", "rule", "severity", "state"', "alert", CHOSEN_UNITS, "\"state\" <> 'resolved'"
 )
 _LEVEL_NAMES = [level for level, _text in panels.LEVELS if level != "orange"]
 

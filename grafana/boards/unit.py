@@ -7,7 +7,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from grafana import panels
 from grafana.boards.base import dashboard
-from grafana.filters import ONE_UNIT, group_by, per_interval, select
+from grafana.filters import MAIN_METERS, ONE_UNIT, group_by, per_interval, select
 
 UID = "energymon-unit"
 TCE = "suffix: tce"
@@ -19,8 +19,9 @@ def status(fields: str) -> str:
 
 
 def by_energy(field: str) -> str:
-    """``field`` of the ``energy`` measurement summed per interval and energy type."""
-    return select(f'sum("{field}")', "energy", ONE_UNIT, tail=per_interval("energy"))
+    """``field`` of the main meters' ``energy`` points summed per interval and energy type: what the
+    unit's totals count (sub-meters are inside a main meter, monthly meters are statistics)."""
+    return select(f'sum("{field}")', "energy", ONE_UNIT, MAIN_METERS, tail=per_interval("energy"))
 
 
 def against_cap(ytd: str, quota: str) -> str:
@@ -43,12 +44,17 @@ INTENSITY_CHANGE = status(
     'last("intensity_change_pct") AS "change y/y %", '
     'last("intensity_change_vs_base_pct") AS "change vs base year %"'
 )
-#: The products' energy per unit of product, and their 标杆/基准/限额 once the worker writes them as
-#: ``product_<id>_benchmark|baseline|limit`` (the regex takes them without a change here).
-PRODUCTS = status("last(/^product_.+_(value|benchmark|baseline|limit)$/)")
+#: The products' energy per unit of product (``product_<id>_value``) and their 标杆/基准/限额
+#: (``product_<id>_benchmark|baseline|limit``), all in the product's ``value_uom``: one query each.
+PRODUCT_FIELDS = ("value", "benchmark", "baseline", "limit")
+PRODUCTS = [status(f"last(/^product_.+_{name}$/)") for name in PRODUCT_FIELDS]
 LEVELS = select('last("level") AS "unit", last(/^.+_level$/)', "unit_status", ONE_UNIT)
 COMPLETENESS = select(
     'last("completeness_pct") AS "completeness"', "data_quality", ONE_UNIT, tail=per_interval()
+)
+#: Readings and messages refused (``rejected``) and those of them refused as too late (``late``).
+REFUSED = select(
+    'last("rejected") AS "rejected", last("late") AS "late"', "data_quality", ONE_UNIT, tail=per_interval()
 )
 METER_EVENTS = select(
     'count("detail") AS "events"', "meter_event", ONE_UNIT, tail=group_by("meter_id", "event")
@@ -66,8 +72,16 @@ def build() -> Dashboard:
     }
     products = panels.timeseries(
         "Product energy against 标杆 / 基准 / 限额",
-        [PRODUCTS],
-        about="Energy per unit of product (kgce per product unit); thresholds dashed when written.",
+        PRODUCTS,
+        about="Energy per unit of product and its 标杆 (green), 基准 (orange) and 限额 (red) dashed, "
+        "in the product's value unit (e.g. kgce/t).",
+    )
+    quality = panels.timeseries(
+        "Data quality per day: completeness, readings rejected and late",
+        [COMPLETENESS, REFUSED],
+        unit="percent",
+        bars=True,
+        about="Completeness (%) of each closed China day; rejected and late (counts, right axis) so far.",
     )
     cap = panels.timeseries("Year to date against the cap", [against_cap("ytd_tce", "quota_tce")], unit=TCE)
     co2 = panels.timeseries("CO₂ year to date against the cap", [against_cap("ytd_co2_t", "co2_quota_t")])
@@ -93,6 +107,6 @@ def build() -> Dashboard:
             )
         )
         .with_panel(panels.dashed(products, thresholds))
-        .with_panel(panels.timeseries("Data completeness per day", [COMPLETENESS], unit="percent", bars=True))
+        .with_panel(panels.right_axis(quality, "late|rejected", "none"))
         .with_panel(panels.table("Meter events (roll-overs, swaps)", [METER_EVENTS], sort_by="events"))
     )

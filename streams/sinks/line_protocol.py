@@ -5,15 +5,15 @@ within a shard), strings are quoted, non-finite floats are left out (InfluxDB re
 point left with no field is not written at all. Timestamps are epoch milliseconds: write with
 ``precision=ms``.
 
-:func:`encode_line` takes any measurement as dicts; :mod:`streams.sinks.measurements` has the
-precompiled encoders of our own measurements (several times faster, same lines).
+These are the pieces of a line; :mod:`streams.sinks.encoders` puts them together into the
+precompiled encoder of each measurement (:mod:`streams.sinks.measurements`). The general encoder
+that takes any point as dicts is the tests' oracle (``tests/line_protocol_oracle.py``), not
+production code.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from functools import lru_cache
 
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n"})
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n"})
@@ -50,46 +50,7 @@ def field_value(value: float | int | str | bool) -> str | None:
     return repr(number)
 
 
-def encode_line(
-    measurement: str,
-    tags: Mapping[str, str | None],
-    fields: Mapping[str, float | int | str | bool | None],
-    ts_ms: int,
-) -> str | None:
-    """One point as a line (no newline), or None when it has no writable field.
-
-    Tags with an empty or None value are omitted (InfluxDB does not allow empty tag values);
-    tags are sorted by key, as InfluxDB recommends for write performance.
-    """
-    parts = []
-    for key, raw in fields.items():
-        if raw is None:
-            continue
-        value = field_value(raw)
-        if value is not None:
-            parts.append(f"{field_key(key)}={value}")
-    if not parts:
-        return None
-    return f"{_series(measurement, tuple(tags.items()))} {','.join(parts)} {ts_ms}"
-
-
-# A worker writes the same few series (measurement and tags) and field keys over and over: their
-# escaped text is cached, as escaping (str.translate) costs more than the rest of a line.
-
-
-@lru_cache(maxsize=65_536)
-def _series(measurement: str, tags: tuple[tuple[str, str | None], ...]) -> str:
-    """The measurement and its sorted, escaped tags (the part of a line before the fields)."""
-    return series_key(measurement, tags)
-
-
 def series_key(measurement: str, tags: tuple[tuple[str, str | None], ...]) -> str:
     """The measurement and its tags sorted by key and escaped, empty and None values left out."""
     head = escape_measurement(measurement)
     return head + "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags) if v)
-
-
-@lru_cache(maxsize=1024)
-def field_key(key: str) -> str:
-    """An escaped field key (cached)."""
-    return escape_tag(key)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from energymon.localstack.influxdb import query, quote_ident
 from energymon.settings import InfluxSettings, Settings
+from streams.sinks.influxql import query, quote_ident
 
 HOURLY_RP = "hourly"
 DAILY_RP = "daily"

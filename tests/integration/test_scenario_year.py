@@ -16,25 +16,20 @@ real Faust worker and a real InfluxDB. The level transitions on the `alerts` top
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
 from energy import topics
 from energy.alert import Alert
 from energy.output import output_message
 from energy.periods import local_midnight_ms
 from energy.registry import MeterInfo, ProductInfo, UnitInfo, YearTargets
-from energymon.localstack.broker import TansuBroker, create_topics
-from energymon.localstack.influxdb import create_database, query
-from energymon.localstack.ports import free_port
-from energymon.localstack.process import ManagedProcess
-from streams.status import STATUS_FILE, read_status
-from tests.integration.pipeline_helpers import Quiet, energymon_argv, wait_until, worker_env
+from energymon.localstack.influxdb import query
+from tests.integration.pipeline_helpers import PipelineRun
 
 pytestmark = pytest.mark.integration
 
@@ -136,49 +131,10 @@ def messages() -> list[tuple[str, bytes, str]]:
 def year_run(influx: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Alert], str, str]]:
     """Run the year once; yields (alerts in topic order per unit, influx url, database)."""
     state = tmp_path_factory.mktemp("scenario")
-    server = TansuBroker(free_port(), log_path=state / "tansu.log")
-    server.start()
-    worker: ManagedProcess | None = None
-    try:
-        create_topics(
-            server.bootstrap,
-            [topics.READINGS, topics.OUTPUT, topics.READINGS_REJECTED, topics.ALERTS, topics.REGISTRY],
-            4,
-        )
-        database = f"scenario_{time.time_ns()}"
-        create_database(influx, database)
-        env = worker_env(server.bootstrap, influx, database, state, ENERGYMON_ALERTS__LANG="both")
-        worker = ManagedProcess("worker", energymon_argv("worker"), state / "worker.log", env=env)
-        producer = KafkaProducer(bootstrap_servers=server.bootstrap, acks="all", linger_ms=5)
-        for u in UNITS:
-            producer.send(topics.REGISTRY, key=u.unit_id.encode(), value=u.to_json())
-        producer.flush()
-        worker.start()
-        status = state / STATUS_FILE
-        wait_until(
-            "the worker to know the units",
-            lambda: (read_status(status) or {}).get("units_known", 0) >= len(UNITS),
-            90,
-            [worker],
-        )
-        sent = messages()
-        for topic, value, uid in sent:
-            producer.send(topic, key=uid.encode(), value=value)
-        producer.flush()
-        producer.close()
-        wait_until(
-            "the year to be processed",
-            lambda: (read_status(status) or {}).get("messages", 0) >= len(sent),
-            240,
-            [worker],
-        )
-        wait_until(
-            "the worker to settle",
-            Quiet(lambda: (read_status(status) or {}).get("messages"), 2.0),
-            30,
-            [worker],
-        )
-        consumer = KafkaConsumer(bootstrap_servers=server.bootstrap, enable_auto_commit=False)
+    with PipelineRun(
+        influx, state, UNITS, messages(), "scenario", timeout_s=240, ENERGYMON_ALERTS__LANG="both"
+    ) as run:
+        consumer = KafkaConsumer(bootstrap_servers=run.bootstrap, enable_auto_commit=False)
         try:
             parts = [TopicPartition(topics.ALERTS, p) for p in range(4)]
             consumer.assign(parts)
@@ -193,12 +149,7 @@ def year_run(influx: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         finally:
             consumer.close()
         alerts = sorted((Alert.from_json(r.value) for r in records), key=lambda a: (a.unit_id, a.ts_ms))
-        yield alerts, influx, database
-    finally:
-        if worker is not None:
-            worker.stop(15)
-            print(f"--- worker log tail\n{worker.log_tail(30)}")
-        server.stop()
+        yield alerts, influx, run.database
 
 
 def of(alerts: list[Alert], key: str) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ async def test_gzip_batches_land_whole_with_float_fields_kept_float(influx: str,
     assert writer.transport.headers["Content-Encoding"] == "gzip"  # type: ignore[attr-defined]
     lines = [
         encode_energy(
-            f"U{i % 7}", "江苏", "C30", f"M{i % 11}", "electricity", 1.0, 0, 2, i % 2 == 0, NOW_MS + i
+            f"U{i % 7}", "江苏", "C30", f"M{i % 11}", "electricity", "main", 1.0, 0, 2, i % 2 == 0, NOW_MS + i
         )
         for i in range(2_000)
     ]

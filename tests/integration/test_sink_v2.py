@@ -89,7 +89,7 @@ async def test_points_written_through_influxdb_client_are_all_there(victoria: st
     start_ms = (int(time.time()) - 3600) * 1000
     lines = [
         encode_energy(
-            f"U{i % 5}", "江苏", None, f"M {i % 3}", "electricity", 0.5, 0.25, 1.0, False, start_ms + i
+            f"U{i % 5}", "江苏", None, f"M {i % 3}", "electricity", "sub", 0.5, 0.25, 1.0, False, start_ms + i
         )
         for i in range(3_000)
     ]

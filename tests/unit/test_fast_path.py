@@ -6,15 +6,13 @@
 * ``counters.plain_update``: the plain reading without a ``CounterUpdate``: the same state and the
   same segment as ``counter_update``, and nothing changed when it declines;
 * ``UnitLedger.apply``: with ``plain_update`` on and off, the same points, totals, rejections,
-  alerts, events and ledger;
-* ``line_protocol.encode_line``: its cached series and field keys give the lines of the plain
-  encoder.
+  alerts, events and ledger.
+(The line-protocol encoders are held to the plain encoder in tests/unit/test_line_protocol_encoders.py.)
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any
 from unittest import mock
 
@@ -45,10 +43,10 @@ from energy.schema import (
     Reading,
     Rejection,
     _text,
-    first_error,
     parse_message,
+    unit_id_of,
+    validation_rejection,
 )
-from streams.sinks.line_protocol import _MEASUREMENT_ESCAPES, encode_line, escape_tag
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -66,18 +64,19 @@ def models_parse(raw: bytes) -> ParsedMessage:
     except orjson.JSONDecodeError as exc:
         raise MessageRejected(Rejection("not_json", f"message is not JSON: {exc}", None, _text(raw))) from exc
     if not isinstance(doc, dict):
-        raise MessageRejected(Rejection("bad_envelope", "message is not a JSON object", None, doc))
+        raise MessageRejected(
+            Rejection("bad_envelope", "message is not a JSON object", None, doc, None, "not_object")
+        )
     try:
         env = Envelope.model_validate(doc)
     except ValidationError as exc:
-        unit = doc.get("unit_id") if isinstance(doc.get("unit_id"), str) else None
-        raise MessageRejected(Rejection("bad_envelope", first_error(exc), unit, doc)) from exc
+        raise MessageRejected(validation_rejection("bad_envelope", exc, unit_id_of(doc), doc)) from exc
     parsed = ParsedMessage(unit_id=env.unit_id, source=env.source, seq=env.seq)
     for item in env.readings:
         try:
             parsed.readings.append(Reading.model_validate(item))
         except ValidationError as exc:
-            parsed.rejections.append(Rejection("bad_reading", first_error(exc), env.unit_id, item))
+            parsed.rejections.append(validation_rejection("bad_reading", exc, env.unit_id, item, "reading"))
     return parsed
 
 
@@ -439,63 +438,3 @@ def test_limits_follow_the_registry_record_of_each_message() -> None:
         ParsedMessage("U1", "t", 3, electricity(T0 + 3 * MIN, 10.0)), ACCOUNTANT, policy, large
     )
     assert rolled.energy[0].qty == 20.0 and again.energy[0].qty == 20.0
-
-
-# --- line protocol --------------------------------------------------------------------------------
-
-
-def plain_encode_line(
-    measurement: str, tags: dict[str, str | None], fields: dict[str, Any], ts_ms: int
-) -> str | None:
-    """encode_line without its caches, as it was written first."""
-    parts = []
-    for key, raw in fields.items():
-        if raw is None:
-            continue
-        if isinstance(raw, bool):
-            value: str | None = "true" if raw else "false"
-        elif isinstance(raw, str):
-            value = '"' + raw.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-        else:
-            number = float(raw)
-            value = repr(number) if math.isfinite(number) else None
-        if value is not None:
-            parts.append(f"{escape_tag(key)}={value}")
-    if not parts:
-        return None
-    head = measurement.translate(_MEASUREMENT_ESCAPES)
-    tag_text = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v)
-    return f"{head}{tag_text} {','.join(parts)} {ts_ms}"
-
-
-line_text = st.text(alphabet=st.sampled_from(list('ab ,=\n\\"江')), max_size=6)
-
-
-@FAST
-@given(
-    measurement=st.sampled_from(["energy", "unit energy", "a,b"]),
-    tags=st.dictionaries(line_text, st.one_of(st.none(), line_text), max_size=4),
-    fields=st.dictionaries(
-        line_text,
-        st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), line_text),
-        max_size=4,
-    ),
-    ts_ms=st.integers(min_value=0, max_value=2**42),
-)
-def test_encode_line_gives_the_plain_encoders_line(
-    measurement: str, tags: dict[str, str | None], fields: dict[str, Any], ts_ms: int
-) -> None:
-    expected = plain_encode_line(measurement, tags, fields, ts_ms)
-    assert encode_line(measurement, tags, fields, ts_ms) == expected
-    # the series cache is keyed by the tags in the order given: another order, the same line
-    reordered = dict(reversed(list(tags.items())))
-    assert encode_line(measurement, reordered, fields, ts_ms) == expected
-
-
-@pytest.mark.parametrize(
-    "value", [1.0, -0.0, 1e300, 5e-324, 42, True, False, "x", float("nan"), float("-inf")]
-)
-def test_field_values_are_encoded_as_before(value: Any) -> None:
-    assert encode_line("m", {"t": "v"}, {"f": value}, 1) == plain_encode_line(
-        "m", {"t": "v"}, {"f": value}, 1
-    )

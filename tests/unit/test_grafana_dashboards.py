@@ -62,3 +62,20 @@ def test_the_unit_detail_shows_one_unit() -> None:
     doc = committed()["energymon-unit"]
     unit = doc["templating"]["list"][2]
     assert not unit.get("multi") and all("'$unit'" in q for w, q in queries(doc) if w.startswith("panel"))
+
+
+def test_energy_sums_count_main_meters_and_alert_queries_filter_region_and_industry() -> None:
+    found = [q for doc in committed().values() for _where, q in queries(doc)]
+    energy = [q for q in found if 'FROM "energy"' in q]
+    alerts = [q for q in found if 'FROM "alert"' in q]
+    assert energy and all("\"role\" = 'main'" in q for q in energy)
+    assert alerts and all('"region" =~ /^$region$/ AND "industry" =~ /^$industry$/' in q for q in alerts)
+
+
+def test_the_unit_detail_draws_each_products_standards_as_their_own_query() -> None:
+    doc = committed()["energymon-unit"]
+    (panel,) = [p for p in doc["panels"] if p["title"].startswith("Product energy")]
+    selected = [t["query"].split(" FROM ")[0] for t in panel["targets"]]
+    assert selected == [
+        f"SELECT last(/^product_.+_{name}$/)" for name in ("value", "benchmark", "baseline", "limit")
+    ]

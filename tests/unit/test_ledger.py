@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from energy.accounting import Accountant
 from energy.counters import Segment
 from energy.intervals import INTERVAL_MS
-from energy.ledger import LedgerPolicy, UnitLedger, split_segment
+from energy.ledger import FINE_SPAN_MS, LedgerPolicy, UnitLedger, split_segment
 from energy.registry import MeterInfo, UnitInfo
 from energy.schema import ParsedMessage, Reading
 
@@ -36,6 +37,37 @@ def test_split_segment_is_proportional_to_time_and_exact_in_sum() -> None:
     assert pieces == [(T0 + 15 * MIN, 5.0), (T0 + 30 * MIN, 15.0), (T0 + 40 * MIN, 10.0)]
     assert split_segment(Segment(T0, T0 + 15 * MIN, 7.0)) == [(T0 + 15 * MIN, 7.0)]
     assert split_segment(Segment(None, T0 + 3 * MIN, 2.0)) == [(T0 + 3 * MIN, 2.0)]
+
+
+def test_a_meter_that_reads_every_six_hours_is_in_every_interval_total_it_spans() -> None:
+    """Its segments reach back past the lateness window: the unit's interval totals (``unit_energy``)
+    must still hold its pieces beside those of a meter reading every 15 minutes (they lost the pieces
+    older than the window, and the overview's consumers panels undercounted)."""
+    ledger = UnitLedger("U1")
+    written: dict[int, float] = {}  # the unit_energy points as InfluxDB keeps them: last write wins
+    counted = 0.0
+    for step in range(0, 24 * 4 + 1):  # one day of 15-minute steps
+        t = T0 + step * 15 * MIN
+        readings = [reading(t, 1000.0 + 10 * step, meter="E1")]
+        if step % 24 == 0:  # every 6 h
+            readings.append(reading(t, 5000.0 + 60 * step, meter="E2"))
+        result = apply(ledger, *readings)
+        counted += sum(p.tce for p in result.counted) - sum(p.tce for p in result.withdrawn)
+        written.update({iv.start_ms: iv.tce for iv in result.intervals})
+    assert sum(written.values()) == pytest.approx(counted, rel=1e-12)
+    assert counted == pytest.approx((10 + 60) * 96 * KGCE_PER_KWH / 1000, rel=1e-12)
+
+
+def test_a_meter_silent_for_a_year_gives_hundreds_of_pieces_with_the_whole_quantity() -> None:
+    year = 365 * 24 * 60 * MIN
+    pieces = split_segment(Segment(T0 - year, T0 + 7 * MIN, 365_000.0))
+    assert len(pieces) < 600  # one a day, then one per interval over the last two days
+    assert sum(q for _, q in pieces) == pytest.approx(365_000.0, rel=1e-12)
+    ends = [end for end, _ in pieces]
+    assert ends == sorted(set(ends)) and ends[-1] == T0 + 7 * MIN
+    fine = [end for end in ends if end > T0 - FINE_SPAN_MS]
+    assert all(b - a == 15 * MIN for a, b in itertools.pairwise(fine[:-1]))
+    assert [q for _, q in pieces[1:3]] == pytest.approx([q for _, q in pieces[2:4]], rel=1e-9)  # whole days
 
 
 def test_a_gap_over_several_intervals_is_split_across_them_and_marked_estimated() -> None:

@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.sinks.encoders import FieldType, Measurement
-from streams.sinks.line_protocol import encode_line
 from streams.sinks.measurements import (
     MEASUREMENTS,
     encode_alert,
@@ -17,6 +16,7 @@ from streams.sinks.measurements import (
     encode_meter_event,
     encode_unit_status,
 )
+from tests.line_protocol_oracle import encode_line
 
 text = st.text(alphabet=st.sampled_from(list('ab ,=\n\\"江')), max_size=6)
 tag_value = st.one_of(st.none(), text)
@@ -55,16 +55,17 @@ def test_a_float_field_is_always_written_as_a_float_and_an_int_field_with_its_su
     counts = Measurement("counts", ("unit_id",), {"pct": FieldType.FLOAT, "n": FieldType.INT})
     assert counts.encode("U1", 1, 42, 5) == "counts,unit_id=U1 pct=1.0,n=42i 5"
     assert counts.encode("U1", 1.0, None, 5) == "counts,unit_id=U1 pct=1.0 5"
-    line = encode_energy("U1", None, None, "M1", "electricity", 1.0, 0, 2, False, 7)
-    assert (
-        line == "energy,energy=electricity,meter_id=M1,unit_id=U1 qty=1.0,tce=0.0,co2_t=2.0,estimated=false 7"
+    line = encode_energy("U1", None, None, "M1", "electricity", "main", 1.0, 0, 2, False, 7)
+    assert line == (
+        "energy,energy=electricity,meter_id=M1,role=main,unit_id=U1 "
+        "qty=1.0,tce=0.0,co2_t=2.0,estimated=false 7"
     )
 
 
 @pytest.mark.parametrize(("qty", "estimated"), [("1.5", False), (True, False), (1.0, 1), (1.0, "yes")])
 def test_a_value_of_another_type_than_declared_is_refused(qty: Any, estimated: Any) -> None:
     with pytest.raises(TypeError, match="declared"):
-        encode_energy("U1", None, None, "M1", "electricity", qty, 1.0, 1.0, estimated, 7)
+        encode_energy("U1", None, None, "M1", "electricity", "main", qty, 1.0, 1.0, estimated, 7)
 
 
 def test_tags_measurement_and_strings_are_escaped() -> None:
@@ -80,10 +81,10 @@ def test_tags_measurement_and_strings_are_escaped() -> None:
 
 def test_non_finite_and_missing_values_are_left_out_and_a_point_without_fields_is_none() -> None:
     nan, inf = float("nan"), float("inf")
-    assert encode_energy("U1", "", None, "M1", "steam", nan, 1.0, inf, None, 7) == (
-        "energy,energy=steam,meter_id=M1,unit_id=U1 tce=1.0 7"
+    assert encode_energy("U1", "", None, "M1", "steam", "sub", nan, 1.0, inf, None, 7) == (
+        "energy,energy=steam,meter_id=M1,role=sub,unit_id=U1 tce=1.0 7"
     )
-    assert encode_alert("U1", "r", "s", None, None, nan, None, 7) is None
+    assert encode_alert("U1", None, None, "r", "s", None, None, nan, None, 7) is None
     assert encode_unit_status("U1", None, None, {"a": nan, "b": None}, 7) is None
     assert encode_unit_status("U1", None, None, {"a": 2, "level": "red"}, 7) == (
         'unit_status,unit_id=U1 a=2.0,level="red" 7'
@@ -91,6 +92,25 @@ def test_non_finite_and_missing_values_are_left_out_and_a_point_without_fields_i
 
 
 def test_a_timestamp_must_be_whole_milliseconds() -> None:
-    assert encode_alert("U1", "r", "s", "raised", "m", 1.0, 2.0, 7.0) is not None
+    assert encode_alert("U1", "江苏", "steel", "r", "s", "raised", "m", 1.0, 2.0, 7.0) == (
+        'alert,industry=steel,region=江苏,rule=r,severity=s,unit_id=U1 state="raised",message="m",'
+        "value=1.0,threshold=2.0 7"
+    )
     with pytest.raises(TypeError, match="ts_ms"):
-        encode_alert("U1", "r", "s", "raised", "m", 1.0, 2.0, 7.5)
+        encode_alert("U1", None, None, "r", "s", "raised", "m", 1.0, 2.0, 7.5)
+
+
+def test_a_full_series_cache_drops_its_older_half_and_lines_stay_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """More series than the cache holds: it keeps at most HEAD_CACHE_SIZE, the newest ones stay, and
+    every line is still what the oracle writes."""
+    import streams.sinks.encoders as encoders
+
+    monkeypatch.setattr(encoders, "HEAD_CACHE_SIZE", 8)
+    m = Measurement("m", ("unit_id",), {"v": FieldType.FLOAT})
+    heads = m.encode.__globals__["_heads"]
+    for i in range(20):
+        assert m.encode(f"U{i}", 1.0, 5) == encode_line("m", {"unit_id": f"U{i}"}, {"v": 1.0}, 5)
+        assert len(heads) <= 8
+    assert ("U19",) in heads and ("U0",) not in heads

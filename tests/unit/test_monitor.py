@@ -389,3 +389,45 @@ def test_unit_status_carries_the_day_month_quarter_and_rolling_totals() -> None:
     assert last["rolling_24h_tce"] == pytest.approx(76.8, rel=1e-9)
     assert [last[k] for k in ("month_tce", "quarter_tce", "rolling_30d_tce")] == pytest.approx([153.6] * 3)
     assert last["day_co2_t"] == pytest.approx(2 * 76.8, rel=1e-9)  # the test pieces carry 2 t CO₂ per tce
+
+
+def test_unit_status_carries_each_products_value_and_its_benchmark_baseline_and_limit() -> None:
+    clinker = ProductInfo(
+        product_id="clinker",
+        name="熟料",
+        uom="t",
+        value_uom="kgce/t",
+        benchmark=100.0,
+        baseline=110.0,
+        limit=120.0,
+    )
+    glass = ProductInfo(product_id="glass", name="平板玻璃", uom="重量箱", value_uom="kWh/重量箱", limit=13.0)
+    info = unit(products=[clinker, glass])
+    monitor = UnitMonitor("U1")
+    start, end = t("2026-03-01T00:00"), t("2026-03-02T00:00")
+    book_steady(monitor, info, start, end, 1.0)  # 96 tce
+    monitor.apply_output([OutputItem.model_validate({"ts": end, "product_id": "clinker", "quantity": 800.0})])
+    status = monitor.evaluate(end, info)
+    assert status is not None
+    products = {
+        k: v for k, v in status.fields.items() if k.startswith("product_") and not k.endswith("_level")
+    }
+    assert products == {
+        "product_clinker_value": pytest.approx(96 * 1000 / 800, rel=1e-9),  # kgce/t, like its standards
+        "product_clinker_benchmark": 100.0,
+        "product_clinker_baseline": 110.0,
+        "product_clinker_limit": 120.0,
+        "product_glass_limit": 13.0,  # not computable from tce (kWh per 重量箱): the standard alone
+    }
+
+
+def test_the_days_rejection_counts_are_stored_with_the_record_and_restored() -> None:
+    monitor = UnitMonitor("U1")
+    monitor.rejections.advance(t("2026-03-02T10:00"))
+    for rule in ("too_late", "bad_reading"):
+        monitor.rejections.count(rule)
+    restored, warning = UnitMonitor.restore("U1", stored(monitor), None)
+    assert warning is None and restored.rejections.to_json() == [t("2026-03-02T00:00"), 1, 2]
+    assert restored.rejections.take_changed() == []  # written by the batch that counted them
+    old_record = {k: v for k, v in stored(monitor).items() if k != "rejections"}  # from before the counts
+    assert UnitMonitor.restore("U1", old_record, None)[0].rejections.to_json() == [None, 0, 0]

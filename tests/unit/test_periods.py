@@ -282,3 +282,16 @@ def test_non_finite_values_are_refused() -> None:
         UnitPeriods().add(t("2026-03-01T08:00"), "electricity", float("nan"), 0.0)
     with pytest.raises(ValueError):
         UnitPeriods().totals("week", t("2026-03-01T08:00"))  # type: ignore[arg-type]
+
+
+def test_totals_beyond_64_bits_stay_exact() -> None:
+    """Buckets are 64-bit integers while they fit; a total that outgrows them (10¹⁴ t) is kept exactly."""
+    periods = UnitPeriods()
+    at = t("2026-03-02T10:15")
+    periods.add(at, "electricity", 9.0e12, 1.0)
+    periods.add(at, "electricity", 9.0e12, 1.0)  # 1.8 × 10¹⁹ millionths: past 2⁶³
+    periods.add(at, "electricity", -1.8e13, -2.0)
+    periods.add(at, "electricity", 0.25, 0.5)
+    assert periods.totals("year", at).tce == 0.25 and periods.totals("day", at).co2_t == 0.5
+    again = UnitPeriods.from_json(orjson.loads(orjson.dumps(periods.to_json())))
+    assert again.totals("year", at) == periods.totals("year", at)
