@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -29,6 +30,12 @@ registry_app = typer.Typer(
     help="Registry files: units, meters, products, targets (YAML).", no_args_is_help=True
 )
 app.add_typer(registry_app, name="registry")
+influx_app = typer.Typer(help="InfluxDB: database, retention policies and rollups.", no_args_is_help=True)
+app.add_typer(influx_app, name="influx")
+grafana_app = typer.Typer(
+    help="Grafana dashboards as code: generate the JSON, push it.", no_args_is_help=True
+)
+app.add_typer(grafana_app, name="grafana")
 
 
 def _settings() -> Settings:
@@ -124,6 +131,50 @@ def replay(
     typer.echo(f"published {result.messages} messages ({result.bytes} bytes) from {file}")
 
 
+@app.command()
+def bench(
+    units: Annotated[int | None, typer.Option(help="Units of the generated fleet [2000; quick 200].")] = None,
+    meters: Annotated[int | None, typer.Option(help="Meters per unit [50].")] = None,
+    per_message: Annotated[int | None, typer.Option(help="Readings per message [50].")] = None,
+    rate: Annotated[float | None, typer.Option(help="Fixed offered load, readings/s [10000].")] = None,
+    duration: Annotated[float | None, typer.Option(help="Seconds of each paced run [30; quick 10].")] = None,
+    backlog_minutes: Annotated[
+        int | None, typer.Option(help="Minutes of fleet readings in the saturation backlog [30; quick 15].")
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="A small fleet and short runs (under 3 minutes).")] = False,
+    peers: Annotated[bool, typer.Option(help="Run the naive and Quix Streams peers too.")] = True,
+    profile: Annotated[
+        Path | None, typer.Option(help="Profile the worker with pyinstrument into this file (.html/.txt).")
+    ] = None,
+    configured: Annotated[
+        bool,
+        typer.Option(help="Use the configured broker and InfluxDB (a test cluster: it gets the fleet)."),
+    ] = False,
+) -> None:
+    """Benchmark the real pipeline on a generated fleet against two peers (BENCHMARKS.md); the last
+    line is `energymon end-to-end: N readings/s`."""
+    from bench.runner import resolve_options, run_bench
+
+    settings = _settings()
+    try:
+        options = resolve_options(
+            quick,
+            units=units,
+            meters=meters,
+            per_message=per_message,
+            rate=rate,
+            duration_s=duration,
+            backlog_minutes=backlog_minutes,
+            peers=peers,
+            profile=profile.resolve() if profile else None,
+            configured=configured,
+        )
+    except ValueError as exc:
+        typer.echo(f"energymon bench: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    raise typer.Exit(run_bench(settings, options))
+
+
 @alerts_app.command("run")
 def alerts_run() -> None:
     """Run the alert dispatcher: consume `alerts`, route them, deliver them through the outbox
@@ -147,17 +198,20 @@ if TYPE_CHECKING:
 
 def _routing(settings: Settings) -> RoutingConfig | None:
     """The routing file of the settings (None when unset); every problem on stderr, exit 2."""
+    path = settings.alerts.routing_file
+    return None if path is None else _routing_at(path, "alerts")
+
+
+def _routing_at(path: Path, command: str) -> RoutingConfig:
+    """The routing file at ``path``; every problem on stderr and exit code 2 when it is not valid."""
     from energymon.routing_file import RoutingError, load_routing
 
-    path = settings.alerts.routing_file
-    if path is None:
-        return None
     try:
         return load_routing(path)
     except RoutingError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
-        typer.echo(f"energymon alerts: {_count(len(exc.problems), 'problem')} in {path}", err=True)
+        typer.echo(f"energymon {command}: {_count(len(exc.problems), 'problem')} in {path}", err=True)
         raise typer.Exit(2) from exc
 
 
@@ -198,11 +252,14 @@ def alerts_list(
             f"silenced until {_when(a['silenced_until_ms'])}" if a["silenced_until_ms"] else "",
             "escalated" if a["escalated"] else "",
         ]
-        head = f"{a['key']}  {a['state']} {a['severity']} (peak {a['peak']})"
+        name = f" {a['unit_name']}" if a["unit_name"] else ""
+        head = f"{a['key']}{name}  {a['state']} {a['severity']} (peak {a['peak']})"
         typer.echo(f"{head}  {' '.join(f for f in flags if f)}".rstrip())
         for n in a["notifications"]:
             to = f"{n['channel']}" + (f" <{n['recipient']}>" if n["recipient"] else "")
             status = f"{n['status']} after {n['attempts']} attempt(s)"
+            if n["folded"]:
+                status += f", reports {n['folded']} repeat(s)"
             typer.echo(f"  {n['kind']:<9} → {to}: {status}  id {n['delivery_id'][:12]}")
             for h in n["history"]:
                 detail = f": {h['detail']}" if h["detail"] else ""
@@ -265,12 +322,13 @@ RegistryPath = Annotated[
 ]
 
 
-def _load_registry(path: Path, command: str) -> list[UnitInfo]:
-    """The registry at ``path``; every problem on stderr and exit code 2 when it is not valid."""
+def _load_registry(path: Path, command: str, channels: Collection[str] | None = None) -> list[UnitInfo]:
+    """The registry at ``path`` (contacts checked against ``channels`` when given); every problem on
+    stderr and exit code 2 when it is not valid."""
     from energymon.registry_files import RegistryError, load_registry
 
     try:
-        return load_registry(path)
+        return load_registry(path, channels)
     except RegistryError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
@@ -280,13 +338,27 @@ def _load_registry(path: Path, command: str) -> list[UnitInfo]:
 
 
 @registry_app.command("check")
-def registry_check(path: RegistryPath) -> None:
-    """Validate registry files and print a summary of their units (exit 2 with every problem)."""
+def registry_check(
+    path: RegistryPath,
+    routing_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--routing",
+            help="Alert routing file whose channels the contacts must name (default: alerts.routing_file).",
+        ),
+    ] = None,
+) -> None:
+    """Validate registry files and print a summary of their units (exit 2 with every problem).
+
+    With a routing file (``--routing`` or the setting alerts.routing_file), every contact must name
+    one of its channels."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    units = _load_registry(path, "check")
+    routing_file = routing_file or _settings().alerts.routing_file
+    routing = _routing_at(routing_file, "registry check") if routing_file else None
+    units = _load_registry(path, "check", list(routing.channels) if routing else None)
     table = Table(
         title=f"registry {path}",
         title_justify="left",
@@ -315,6 +387,12 @@ def registry_check(path: RegistryPath) -> None:
     meters = sum(len(u.meters) for u in units)
     products = sum(len(u.products) for u in units)
     years = sorted({t.year for u in units for t in u.targets})
+    contacts = sum(len(u.contacts) for u in units)
+    if routing_file:
+        typer.echo(f"{_count(contacts, 'contact')}: channels checked against {routing_file}")
+    elif contacts:
+        unchecked = "channels not checked (no alerts.routing_file; see --routing)"
+        typer.echo(f"{_count(contacts, 'contact')}: {unchecked}")
     typer.echo(
         f"{_count(len(units), 'unit')}, {_count(meters, 'meter')}, {_count(products, 'product')}, "
         f"target years {', '.join(map(str, years)) or 'none'}: OK"
@@ -479,6 +557,75 @@ def collect_status(config: SiteConfigPath) -> None:
 
     site = _site_config(config, "collect status")
     for line in status_lines(site):
+        typer.echo(line)
+
+
+@influx_app.command("init")
+def influx_init() -> None:
+    """Create the database, retention policies (raw, hourly, daily) and rollup continuous queries on
+    InfluxDB 1.x, as configured; running it again changes nothing and says so."""
+    from streams.sinks.retention import init_influx
+
+    settings = _settings()
+    try:
+        done = init_influx(settings)
+    except OSError as exc:  # InfluxError is a RuntimeError; connection errors are OSErrors
+        where = settings.influx.base_url()
+        typer.echo(f"energymon influx init: cannot reach InfluxDB at {where}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except RuntimeError as exc:
+        typer.echo(f"energymon influx init: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for line in done:
+        typer.echo(line)
+
+
+@grafana_app.command("generate")
+def grafana_generate(
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to write into (default: grafana/dashboards of the package).")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 when a committed dashboard differs.")
+    ] = False,
+) -> None:
+    """Build the dashboards from grafana/boards and write them as <uid>.json (sorted keys, stable uids)."""
+    from grafana.generate import DASHBOARDS, documents, generate, render
+
+    folder = out or DASHBOARDS
+    if check:
+        stale = [
+            uid
+            for uid, doc in sorted(documents().items())
+            if not (folder / f"{uid}.json").is_file()
+            or (folder / f"{uid}.json").read_text(encoding="utf-8") != render(doc)
+        ]
+        for uid in stale:
+            typer.echo(f"{folder / (uid + '.json')}: differs from what grafana/boards generates", err=True)
+        if stale:
+            raise typer.Exit(1)
+        typer.echo(f"all dashboards in {folder} are up to date")
+        return
+    for path in generate(folder):
+        typer.echo(f"wrote {path}")
+
+
+@grafana_app.command("push")
+def grafana_push() -> None:
+    """Create or update the folder, the InfluxDB datasource and the dashboards in the configured
+    Grafana over its HTTP API (idempotent); prints what changed."""
+    from grafana_client.client import GrafanaException
+
+    from grafana.push import push
+
+    settings = _settings()
+    _logging(settings)
+    try:
+        report = push(settings)
+    except (GrafanaException, OSError, RuntimeError) as exc:
+        typer.echo(f"energymon grafana push: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for line in report:
         typer.echo(line)
 
 

@@ -9,6 +9,7 @@ is stopped, newest first, and nothing is left listening.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -86,6 +87,17 @@ def _child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _set_aside_outbox(state_dir: Path) -> None:
+    """Move an earlier run's alert outbox (``<state_dir>/alerts``) to ``alerts.previous``: the fresh
+    broker brings the same alert changes again, and that outbox would take them for repeats and send
+    nothing (`energymon alerts list` lists the new run's)."""
+    outbox = state_dir / "alerts"
+    if outbox.exists():
+        previous = state_dir / "alerts.previous"
+        shutil.rmtree(previous, ignore_errors=True)
+        outbox.rename(previous)
+
+
 def run_stack(settings: Settings, with_simulator: bool = True) -> int:
     """Run the local stack until SIGINT/SIGTERM; returns the process exit code."""
     from rich.console import Console
@@ -116,6 +128,8 @@ def run_stack(settings: Settings, with_simulator: bool = True) -> int:
             settings.kafka.tansu = True
             # The broker keeps nothing across restarts, so neither may the tables.
             settings.stream.store = "memory://"
+            if settings.alerts.outbox_file is None:
+                _set_aside_outbox(state_dir)
         if not settings.influx.url:
             influxd = LocalInfluxDB(
                 state_dir / "influxdb", pick_port(settings.local.influx_port), logs / "influxd.log"

