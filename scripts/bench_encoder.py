@@ -2,11 +2,9 @@
 
 Not a test: a measurement to run by hand on the machine in question. It builds the arguments of
 points of each of our measurements in memory (varied units, meters and values, as a worker sees
-them), pins itself to one CPU (as scripts/bench_kernel.py does) and times, for each measurement:
-
-  compiled     the precompiled encoder of ``streams.sinks.measurements`` (``encode_energy(...)``);
-  encode_line  the general ``streams.sinks.line_protocol.encode_line`` with dicts of tags and fields,
-               as ``streams.processor`` calls it today.
+them), pins itself to one CPU (as scripts/bench_kernel.py does) and times, for each measurement, its
+precompiled encoder of ``streams.sinks.measurements`` (``encode_energy(...)``), the one
+``streams.processor`` calls.
 
 ``overall`` is a worker's mix: per 1,000 energy points, 60 unit_energy, 20 unit_status, 2
 meter_event, 2 alert and 2 data_quality points. One warm-up run, then the median of ``--repeat``
@@ -38,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_kernel import cpu_model, pin
 
 from streams.sinks.encoders import Measurement
-from streams.sinks.line_protocol import encode_line
 from streams.sinks.measurements import MEASUREMENTS
 
 START_MS = 1_767_542_400_000
@@ -76,6 +73,7 @@ def workload(m: Measurement, count: int, seed: int = 7) -> list[tuple[Any, ...]]
         "industry": lambda i: ("C30", "C26", "D44")[i % 3],
         "meter_id": lambda i: f"M{i % 20:02d}",
         "energy": lambda i: ENERGIES[i % 5],
+        "role": lambda i: "sub" if i % 20 == 19 else "main",
         "event": lambda i: "meter_swap",
         "rule": lambda i: "hourly_ceiling",
         "severity": lambda i: "warning",
@@ -85,18 +83,6 @@ def workload(m: Measurement, count: int, seed: int = 7) -> list[tuple[Any, ...]]
         tags = [tag_values[t](i) for t in m.tags]
         extra = [status_fields(rng)] if m.dynamic_fields else []
         out.append((*tags, *field_values(m, rng, i), *extra, START_MS + (i // 4000) * 900_000))
-    return out
-
-
-def as_dicts(m: Measurement, args: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The same points as ``encode_line`` arguments."""
-    n_tags, n_fields = len(m.tags), len(m.fields)
-    out = []
-    for a in args:
-        fields = dict(zip(m.fields, a[n_tags : n_tags + n_fields], strict=True))
-        if m.dynamic_fields:
-            fields.update(a[-2])
-        out.append((m.name, dict(zip(m.tags, a[:n_tags], strict=True)), fields, a[-1]))
     return out
 
 
@@ -122,24 +108,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = ap.parse_args(argv)
     cpu = pin(opts.cpu)
     print(f"{cpu_model()}, Python {platform.python_version()}, pinned to CPU {cpu}, median of {opts.repeat}")
-    print(f"{'measurement':<14}{'points':>9}{'compiled/s':>14}{'(cpu)/s':>12}{'encode_line/s':>15}")
-    totals = {"compiled": [0, 0.0, 0.0], "encode_line": [0, 0.0, 0.0]}
+    print(f"{'measurement':<14}{'points':>9}{'points/s':>14}{'(cpu)/s':>12}")
+    n, total_wall, total_cpu = 0, 0.0, 0.0
     for m in MEASUREMENTS:
         count = max(opts.points * MIX[m.name] // 1000, 1000)
-        args = workload(m, count)
-        wall, cpu_s = timed(m.encode, args, opts.repeat)
-        line_wall, line_cpu = timed(encode_line, as_dicts(m, args), opts.repeat)
+        wall, cpu_s = timed(m.encode, workload(m, count), opts.repeat)
         share = opts.points * MIX[m.name] // 1000 / count  # the mix's share of this run
-        for key, w, c in (("compiled", wall, cpu_s), ("encode_line", line_wall, line_cpu)):
-            totals[key][0] += round(count * share)
-            totals[key][1] += w * share
-            totals[key][2] += c * share
-        print(
-            f"{m.name:<14}{count:>9}{count / wall:>14,.0f}{count / cpu_s:>12,.0f}{count / line_wall:>15,.0f}"
-        )
-    n, wall, cpu_s = totals["compiled"]
-    _, line_wall, _ = totals["encode_line"]
-    print(f"{'overall (mix)':<14}{n:>9}{n / wall:>14,.0f}{n / cpu_s:>12,.0f}{n / line_wall:>15,.0f}")
+        n += round(count * share)
+        total_wall += wall * share
+        total_cpu += cpu_s * share
+        print(f"{m.name:<14}{count:>9}{count / wall:>14,.0f}{count / cpu_s:>12,.0f}")
+    print(f"{'overall (mix)':<14}{n:>9}{n / total_wall:>14,.0f}{n / total_cpu:>12,.0f}")
     return 0
 
 
