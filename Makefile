@@ -16,8 +16,12 @@ run: install
 test: install lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# A soak of the crash test (it also runs once in `make test`): RUNS times in a row, stop at a failure.
+# The soak of the fault tests (RELIABILITY.md; a shorter run is part of `make test`): a longer replay
+# with more of each fault (ENERGYMON_SOAK=1, ~15 min), then the crash test RUNS times in a row
+# (default 10). Stops at the first failure; ENERGYMON_FAULT_SEED=N repeats a fault run's moments.
 test-faults: install
+	@set -o pipefail; ENERGYMON_SOAK=1 $(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_faults.py \
+	  | grep -E "^fault|^after|^  |seed|passed|failed|Error"
 	@set -o pipefail; for i in $$(seq $${RUNS:-10}); do echo "crash test run $$i"; \
 	  $(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_restart.py -k killed | grep -E "crash run|passed|failed" \
 	  || exit 1; done

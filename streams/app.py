@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -27,32 +26,27 @@ from energy.operational import OperationalRules
 from energy.registry import UnitInfo
 from energymon.settings import KafkaSettings, Settings
 from streams.processor import BatchOutput, BatchProcessor, Totals
-from streams.recovery import FetchWatchdog, SeekFirstTableManager
+from streams.recovery import FetchWatchdog, SeekFirstTableManager, tansu_table_manager
 from streams.sinks.backends import build_writer
 from streams.sinks.errors import InfluxWriteRejected
-from streams.state import UnitStateStore, unit_of_key
+from streams.state import UnitStateStore, unit_of_key, write
 from streams.status import STATUS_FILE, write_status
 
 log = logging.getLogger("energymon.streams")
 
 
 def broker_credentials(kafka: KafkaSettings) -> Any:
-    """Faust credentials for the configured security protocol (None for PLAINTEXT)."""
-    context = None
-    if kafka.security_protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(
-            cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None
-        )
-        if kafka.ssl_certfile:
-            context.load_cert_chain(
-                str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None
-            )
-    if kafka.security_protocol.startswith("SASL"):
+    """Faust's credentials (and so aiokafka's options, for every consumer, producer and admin call of
+    the worker) from the Kafka settings: SASL (with TLS for SASL_SSL), TLS alone, or None for
+    PLAINTEXT. With TLS the broker's handshake is checked first (KafkaTlsError when it fails)."""
+    context = kafka.ssl_context()
+    if context is not None:
+        kafka.check_tls(context)
+    sasl = kafka.sasl_credentials()
+    if sasl is not None:
+        mechanism, username, password = sasl
         return faust.SASLCredentials(
-            username=kafka.sasl_username,
-            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
-            mechanism=kafka.sasl_mechanism or "PLAIN",
-            ssl_context=context,
+            username=username, password=password, mechanism=mechanism, ssl_context=context
         )
     if context is not None:
         return faust.SSLCredentials(context)
@@ -80,6 +74,26 @@ def operational_rules(settings: Settings) -> OperationalRules:
         spike_min_tce=a.spike_min_tce,
         spike_baseline_days=a.spike_baseline_days,
         day_month_max_deviation_pct=a.day_month_max_deviation_pct,
+    )
+
+
+def batch_processor(settings: Settings) -> BatchProcessor:
+    """The worker's processor: accounting options, ledger policy, alert language and rules from the
+    settings (the tests' oracles build theirs here too)."""
+    stream = settings.stream
+    return BatchProcessor(
+        Accountant(
+            options=AccountingOptions(
+                electricity_basis=stream.electricity_basis,
+                grid_series=stream.grid_factor_series,
+                region=stream.grid_region,
+            )
+        ),
+        LedgerPolicy(
+            lateness_ms=stream.lateness_s * 1000, hourly_tce_ceiling=settings.alerts.hourly_tce_ceiling
+        ),
+        lang=settings.alerts.lang,
+        rules=operational_rules(settings),
     )
 
 
@@ -112,9 +126,11 @@ def create_app(settings: Settings) -> faust.App:
     }
     if kafka.tansu:
         # tansu's ListOffsets reports the wrong end of multi-record batches, which breaks table
-        # recovery; single-record producer batches keep it exact (stack.md). Short sessions make
-        # group joins take seconds instead of half a minute.
+        # recovery; single-record producer batches keep it exact on memory storage (stack.md), and
+        # recovery checks the ends with a fetch, which s3 storage needs (streams/recovery.py). Short
+        # sessions make group joins take seconds instead of half a minute.
         conf.update(
+            TableManager=tansu_table_manager(kafka.kafka_python_options()),
             producer_max_batch_size=1,
             broker_session_timeout=min(kafka.session_timeout_s, 6.0),
             broker_heartbeat_interval=1.0,
@@ -147,29 +163,19 @@ def create_app(settings: Settings) -> faust.App:
     units = app.Table("units", **table_options, use_partitioner=True)
 
     stream_settings = settings.stream
-    processor = BatchProcessor(
-        Accountant(
-            options=AccountingOptions(
-                electricity_basis=stream_settings.electricity_basis,
-                grid_series=stream_settings.grid_factor_series,
-                region=stream_settings.grid_region,
-            )
-        ),
-        LedgerPolicy(
-            lateness_ms=stream_settings.lateness_s * 1000,
-            hourly_tce_ceiling=settings.alerts.hourly_tce_ceiling,
-        ),
-        lang=settings.alerts.lang,
-        rules=operational_rules(settings),
-    )
+    processor = batch_processor(settings)
     writer = build_writer(settings.influx)
     totals = Totals()
     levels: dict[str, str] = {}  # unit → dual-control level
     watch: dict[str, dict[str, Any]] = {}  # unit → its newest quota figures
     status = {"influx_rejected_batches": 0, "alerts": 0}
 
+    # snapshots and logs: the processor replays a unit's log when it loads the unit (streams.state)
     states = UnitStateStore(
-        ledgers, fold_buckets=stream_settings.fold_buckets, fold_every_s=stream_settings.fold_every_s
+        ledgers,
+        processor,
+        snapshot_every=stream_settings.snapshot_every,
+        fold_buckets=stream_settings.fold_buckets,
     )
 
     parsed_units: dict[str, tuple[bytes, UnitInfo]] = {}
@@ -194,8 +200,7 @@ def create_app(settings: Settings) -> faust.App:
                 # table again when the batch comes back.
                 states.forget()
                 raise
-            for key, value in states.end_batch():
-                ledgers[key] = value
+            write(ledgers, states.end_batch())  # snapshots and logs (streams.state)
             levels.update(out.levels)
             for unit_id, unit_status in out.statuses.items():
                 f = unit_status.fields
@@ -256,6 +261,7 @@ def create_app(settings: Settings) -> faust.App:
                 **status,
                 "units_known": len(units),
                 "archive_folds": states.folds,
+                "replayed_messages": states.replayed,
                 "refetches": watchdog.seeks,
                 "levels": levels,
                 "at_risk": at_risk(watch),

@@ -17,12 +17,23 @@ resume them after the seek, the order faust-streaming#217 set. Give it to the ap
 Even so, under load a restarted worker can fetch its `readings` partitions to their end and hand
 none of it to the agent. :class:`FetchWatchdog`, run from a timer, notices and seeks back to the
 committed offsets.
+
+Recovery reads each changelog up to its end as ListOffsets reports it. On tansu with ``s3://``
+storage that answer is the base offset + 1 of the first batch written in the partition's newest
+second (``tests/integration/test_faults_broker.py``), so a worker restarted after a burst of writes
+restored a few records of each changelog and counted again what it had counted before (found by
+``tests/integration/test_faults.py``). Fetch responses carry the true end (the high watermark):
+:func:`fetched_log_ends` asks for it, and :func:`tansu_table_manager` gives the app a table manager
+whose recovery takes the larger of the two. If the fetch fails, recovery fails with it: a worker that
+stops is better than one that counts twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -62,8 +73,60 @@ async def seek_before_resume(consumer: Any) -> AsyncIterator[None]:
         resume_noted()
 
 
+LogEnds = Callable[[Mapping[TP, int]], dict[TP, int]]
+"""Partition → an offset at or before its end in, partition → its true end offset out."""
+
+
+def fetched_log_ends(
+    options: Mapping[str, Any], starts: Mapping[TP, int], timeout_s: float = 10.0
+) -> dict[TP, int]:
+    """Each partition's end offset as a Fetch response from ``starts[tp]`` reports it (its high
+    watermark), read with a kafka-python consumer of ``options`` outside any group. Blocking; about
+    one fetch round trip (100 ms when a partition has nothing after its start)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        **options,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=100,
+        client_id="energymon-log-ends",
+    )
+    try:
+        wanted = {TopicPartition(tp.topic, tp.partition): max(start, 0) for tp, start in starts.items()}
+        consumer.assign(list(wanted))
+        for tp, start in wanted.items():
+            consumer.seek(tp, start)
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.highwater(tp) is None for tp in wanted):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no fetch response for {sorted(wanted)} within {timeout_s:g} s")
+            consumer.poll(timeout_ms=100, max_records=1)
+        return {TP(tp.topic, tp.partition): int(consumer.highwater(tp)) for tp in wanted}
+    finally:
+        consumer.close(autocommit=False)
+
+
 class SeekFirstRecovery(Recovery):
-    """Faust's recovery with the end-of-recovery order fixed (see the module docstring)."""
+    """Faust's recovery with the end-of-recovery order fixed (see the module docstring), and with
+    the changelogs' ends taken from a fetch too when the table manager has ``log_ends``."""
+
+    async def _build_highwaters(self, consumer: Any, tps: Any, destination: Any, title: str) -> None:
+        await super()._build_highwaters(consumer, tps, destination, title)
+        log_ends: LogEnds | None = getattr(self.tables, "log_ends", None)
+        if log_ends is None or not tps:
+            return
+        # Faust keeps "highwater" as the end offset - 1.
+        ends = await asyncio.to_thread(log_ends, {tp: destination[tp] + 1 for tp in tps})
+        short = {tp: end - 1 for tp, end in ends.items() if end - 1 > destination[tp]}
+        if short:
+            log.warning(
+                "the broker reported changelog ends short of the fetched ones; recovering to %s",
+                ", ".join(f"{tp.topic}[{tp.partition}] {end + 1} (not {destination[tp] + 1})"
+                          for tp, end in sorted(short.items())),
+            )  # fmt: skip
+            for tp, highwater in short.items():  # (a Counter: update() would add)
+                destination[tp] = highwater
 
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
         async with seek_before_resume(self.app.consumer):
@@ -75,13 +138,26 @@ class SeekFirstRecovery(Recovery):
 
 
 class SeekFirstTableManager(TableManager):
-    """Faust's table manager, recovering with :class:`SeekFirstRecovery`."""
+    """Faust's table manager, recovering with :class:`SeekFirstRecovery`; ``log_ends`` (None: trust
+    ListOffsets) is how that recovery checks the changelogs' ends."""
+
+    log_ends: LogEnds | None = None
 
     @property
     def recovery(self) -> Recovery:
         if self._recovery is None:
             self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
         return self._recovery
+
+
+def tansu_table_manager(options: Mapping[str, Any]) -> type[SeekFirstTableManager]:
+    """A :class:`SeekFirstTableManager` whose recovery fetches the changelogs' ends with a
+    kafka-python consumer of ``options`` (for tansu, whose ListOffsets can fall short)."""
+
+    def log_ends(starts: Mapping[TP, int]) -> dict[TP, int]:
+        return fetched_log_ends(options, starts)
+
+    return type("TansuTableManager", (SeekFirstTableManager,), {"log_ends": staticmethod(log_ends)})
 
 
 def undelivered(

@@ -16,7 +16,6 @@ session InfluxDB, ``energymon worker`` and ``energymon replay`` as child process
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import time
@@ -25,22 +24,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 import pytest
-from kafka import KafkaAdminClient
 
 from collectors.simulator import Fleet
 from energy import topics
-from energy.accounting import Accountant
-from energy.ledger import LedgerPolicy
 from energymon.localstack.broker import TansuBroker, create_topics
 from energymon.localstack.influxdb import create_database, query
 from energymon.localstack.ports import free_port
 from energymon.localstack.process import ManagedProcess
-from streams.processor import BatchProcessor
-from streams.state import UnitStateStore
 from streams.status import STATUS_FILE, read_status
-from tests.integration.pipeline_helpers import Quiet, energymon_argv, sums_by_unit, wait_until, worker_env
+from tests.integration.pipeline_helpers import (
+    Quiet,
+    assert_same_sums,
+    committed,
+    energymon_argv,
+    expected_after,
+    fleet_replay,
+    sums_by_unit,
+    wait_until,
+    worker_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -56,57 +59,13 @@ Sums = dict[str, tuple[float, float, int]]  # unit_id → (tce, tCO₂, points)
 def replay_lines() -> list[bytes]:
     """Scans in time order, each unit once a minute; every 50th line delivered again at once and
     every 50th (another phase) again 20 lines (a little over three minutes) later."""
-    fleet = Fleet.generate(units=UNITS, seed=SEED)
-    scans: list[bytes] = []
-    previous: int | None = None
-    for minute in range(MINUTES):
-        t_ms = START_MS + minute * 60_000
-        scans += [orjson.dumps(fleet.scan(u, t_ms, seq=t_ms, previous_t_ms=previous)) for u in fleet.units]
-        previous = t_ms
-    lines: list[bytes] = []
-    for i, scan in enumerate(scans):
-        lines.append(scan)
-        if i % 50 == 7:
-            lines.append(scan)
-        if i % 50 == 30 and i >= 20:
-            lines.append(scans[i - 20])
-    return lines
-
-
-_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
+    return fleet_replay(Fleet.generate(units=UNITS, seed=SEED), START_MS, MINUTES)
 
 
 def oracle(lines: list[bytes]) -> dict[str, Sums]:
-    """Per measurement, the per-unit sums InfluxDB should hold after one pass over ``lines``."""
-    processor = BatchProcessor(  # as streams.app builds it from the default settings
-        Accountant(), LedgerPolicy(lateness_ms=7200 * 1000, hourly_tce_ceiling=25.0)
-    )
-    table: dict[bytes, bytes] = {}
-    states = UnitStateStore(table)
-    kept: dict[tuple[str, int], tuple[str, str, float, float]] = {}  # (series, ts) → last point
-    for i in range(0, len(lines), 100):
-        out = processor.process(lines[i : i + 100], states, lambda _unit: None)
-        table.update(states.end_batch())
-        for line in out.lines:
-            if not line.startswith(tuple(f"{m}," for m in MEASUREMENTS)):
-                continue
-            series, field_text, ts = line.rsplit(" ", 2)  # these points have numeric fields only
-            measurement, *tag_items = _UNESCAPED_COMMA.split(series)
-            tags = dict(item.split("=", 1) for item in tag_items)
-            fields = dict(item.split("=", 1) for item in field_text.split(","))
-            kept[(series, int(ts))] = (
-                measurement,
-                tags["unit_id"],
-                float(fields["tce"]),
-                float(fields["co2_t"]),
-            )
-    sums: dict[str, dict[str, list[float]]] = {m: {} for m in MEASUREMENTS}
-    for measurement, unit, tce, co2 in kept.values():
-        acc = sums[measurement].setdefault(unit, [0.0, 0.0, 0])
-        acc[0] += tce
-        acc[1] += co2
-        acc[2] += 1
-    return {m: {u: (a[0], a[1], int(a[2])) for u, a in by_unit.items()} for m, by_unit in sums.items()}
+    """Per measurement, the per-unit sums InfluxDB should hold after one pass over ``lines``
+    (``expected_after``: the worker's processor in this process, keeping what InfluxDB keeps)."""
+    return expected_after(lines).sums
 
 
 @pytest.fixture(scope="module")
@@ -178,14 +137,7 @@ class Run:
 
     def committed(self) -> int:
         """The group's committed offsets on `readings`, summed over partitions."""
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
-        try:
-            offsets = admin.list_group_offsets(APP_ID).get(APP_ID, {})
-        finally:
-            admin.close()
-        return sum(
-            meta.offset for tp, meta in offsets.items() if tp.topic == topics.READINGS and meta.offset > 0
-        )
+        return committed(self.bootstrap, APP_ID, topics.READINGS)
 
     def energy_points(self) -> int:
         series = query(self.influx, self.database, 'SELECT count("tce") FROM "energy"')
@@ -212,20 +164,6 @@ class Run:
             worker.stop(15)
 
 
-def assert_same_totals(got: dict[str, Sums], expected: dict[str, Sums]) -> None:
-    for measurement in MEASUREMENTS:
-        assert set(got[measurement]) == set(expected[measurement]), measurement
-        for unit, (tce, co2, points) in expected[measurement].items():
-            g_tce, g_co2, g_points = got[measurement][unit]
-            where = (
-                f"{measurement} {unit}: got tce={g_tce!r} co2={g_co2!r} points={g_points}, "
-                f"expected tce={tce!r} co2={co2!r} points={points}"
-            )
-            assert g_points == points, where
-            assert g_tce == pytest.approx(tce, rel=1e-9), where
-            assert g_co2 == pytest.approx(co2, rel=1e-9), where
-
-
 def test_replaying_the_file_twice_gives_the_totals_of_one_pass(
     replay: tuple[Path, int, dict[str, Sums]], bootstrap: str, influx: str, tmp_path: Path
 ) -> None:
@@ -239,7 +177,7 @@ def test_replaying_the_file_twice_gives_the_totals_of_one_pass(
         run.settle(2 * lines, worker)
         got, messages, committed = run.sums(), run.messages(), run.committed()
         print(f"clean run: 2 x {lines} messages, settled {time.monotonic() - started:.1f} s after the start")
-        assert_same_totals(got, expected)
+        assert_same_sums(got, expected)
         assert (messages, committed) == (2 * lines, 2 * lines), "messages processed, committed"
     finally:
         run.stop()
@@ -305,7 +243,7 @@ def test_a_worker_killed_mid_replay_and_restarted_gives_the_same_totals(
             f"committed {committed}/{lines}; settled {time.monotonic() - started:.1f} s after the start; "
             f"refetches {(read_status(run.state / STATUS_FILE) or {}).get('refetches')}"
         )
-        assert_same_totals(got, expected)
+        assert_same_sums(got, expected)
         # (How many messages worker2 processed against those after the committed offsets is printed,
         # not asserted: a commit landing after the read makes it one short now and then, and a message
         # truly skipped would already have failed the exact point counts above.)
