@@ -377,9 +377,16 @@ class UnitLedger:
         ceiling = policy.hourly_tce_ceiling
         if info is not None and info.hourly_tce_ceiling is not None:
             ceiling = info.hourly_tce_ceiling
+        # The hour up to the interval being filled, or the last complete hour if that used more: a
+        # new interval starts nearly empty, and grading only the running hour would resolve the alert
+        # at each interval start and raise it again as the interval fills (a flapping alert).
+        used = max(
+            last_hour_tce(self.intervals, newest_start),
+            last_hour_tce(self.intervals, newest_start - INTERVAL_MS),
+        )
         alert = hourly_ceiling(
             self.unit_id,
-            last_hour_tce(self.intervals, newest_start),
+            used,
             ceiling,
             self.open_alerts.get(HOURLY_CEILING),
             newest_start + INTERVAL_MS,

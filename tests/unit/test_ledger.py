@@ -196,3 +196,20 @@ def test_start_is_only_for_interval_readings_before_ts() -> None:
             Reading.model_validate(
                 {"meter_id": "C1", "energy": "raw_coal", "value": 1.0, "uom": "t", "ts": T0 + MIN} | bad
             )
+
+
+def test_a_steady_load_over_the_hourly_ceiling_raises_once_and_does_not_flap() -> None:
+    """A unit using 30 tce/h steadily, read every minute, against a 25 tce/h ceiling: one raise, no
+    resolve at each interval start (the new interval starts nearly empty: grading the running hour
+    alone resolved the alert every 15 minutes and raised it again as the interval filled). When the
+    load drops to 10 tce/h the alert resolves once."""
+    policy = LedgerPolicy(lateness_ms=120 * MIN, hourly_tce_ceiling=25.0)
+    kwh_per_min = 30.0 / 60 * 1000 / KGCE_PER_KWH  # 30 tce/h of electricity
+    ledger, value, states = UnitLedger("U1"), 0.0, []
+    for minute in range(4 * 60):
+        if minute == 150:
+            kwh_per_min /= 3  # 10 tce/h
+        value += kwh_per_min if minute else 0.0
+        msg = ParsedMessage("U1", "t", 0, readings=[reading(T0 + minute * MIN, value)])
+        states += [a.state for a in ledger.apply(msg, ACCOUNTANT, policy).alerts]
+    assert states == ["raised", "resolved"]
