@@ -1,10 +1,18 @@
 """The Faust app: the `readings` and `registry` agents, their tables, and the InfluxDB sink.
 
 Faust safely (ARCHITECTURE.md): ``concurrency=1`` on agents that touch tables, batches through
-``stream.take()``, state in plain tables keyed by unit. Within a batch the effects go first —
+``stream.take_events()``, state in plain tables keyed by unit. Within a batch the effects go first —
 points written to InfluxDB, dead letters and alerts acknowledged by the broker — and the ledgers
 are stored last, so a crash at any point re-processes the batch from the last committed offset
 and the ledgers' memory of recent readings turns the repeat into the same points again.
+
+**Pipelined.** A batch's effects are carried out (:func:`carry_out` in :func:`create_app`) while the
+agent processes the next batch, one batch in flight at a time and in order. The invariant holds for
+each batch on its own: its messages stay unacknowledged (an extra reference on each, taken before
+``take_events`` acks them) until its points are written, its dead letters and alerts sent and its
+state records written to the table, so no offset of it is committed before; and its records are
+written only after its effects. The next batch reads its units through a
+:class:`~streams.state.StagedTable`: the records of the batch in flight as if written.
 """
 
 from __future__ import annotations
@@ -12,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 from kafka.partitioner.default import murmur2
@@ -29,7 +38,7 @@ from streams.processor import BatchOutput, BatchProcessor, Totals
 from streams.recovery import FetchWatchdog, SeekFirstTableManager, tansu_table_manager
 from streams.sinks.backends import build_writer
 from streams.sinks.errors import InfluxWriteRejected
-from streams.state import UnitStateStore, unit_of_key, write
+from streams.state import StagedTable, UnitStateStore, unit_of_key
 from streams.status import STATUS_FILE, write_status
 
 log = logging.getLogger("energymon.streams")
@@ -171,8 +180,9 @@ def create_app(settings: Settings) -> faust.App:
     status = {"influx_rejected_batches": 0, "alerts": 0}
 
     # snapshots and logs: the processor replays a unit's log when it loads the unit (streams.state)
+    staged = StagedTable(ledgers)  # the table with the records of the batch in flight
     states = UnitStateStore(
-        ledgers,
+        staged,
         processor,
         snapshot_every=stream_settings.snapshot_every,
         fold_buckets=stream_settings.fold_buckets,
@@ -190,46 +200,101 @@ def create_app(settings: Settings) -> faust.App:
             cached = parsed_units[unit_id] = (raw, UnitInfo.from_json(raw))
         return cached[1]
 
+    def release(events: Sequence[faust.EventT[bytes]]) -> None:
+        """Drop the reference :func:`process_readings` holds on each message of a batch: the last one
+        makes its offset committable (``Message.ack``)."""
+        consumer = app.consumer
+        for event in events:
+            message = event.message
+            if message.ack(consumer):
+                app.sensors.on_message_out(message.tp, message.offset, message)
+
+    in_flight: dict[str, asyncio.Task[None]] = {}  # "batch": the batch whose effects are carried out
+
     @app.agent(readings, concurrency=1)
     async def process_readings(stream: faust.StreamT[bytes]) -> None:
-        async for batch in stream.take(stream_settings.batch_max, within=stream_settings.batch_within_s):
+        before = in_flight.pop("batch", None)
+        if before is not None:  # the agent restarted: let the batch of its last run finish first
+            await asyncio.gather(asyncio.shield(before), return_exceptions=True)
+        states.forget()
+        staged.drop()
+        # (StreamT does not declare take_events; faust.Stream, what the agent is given, has it)
+        take_events = cast("faust.Stream[bytes]", stream).take_events
+        batches = take_events(stream_settings.batch_max, within=stream_settings.batch_within_s)
+        async for events in batches:
+            for event in events:
+                event.message.incref()  # take_events acks it at the end of this turn: not enough
             try:
-                out = await carry_out(batch)
-            except BaseException:
-                # The cached unit states may hold this batch's effects, not stored: read them from the
-                # table again when the batch comes back.
+                out = processor.process([event.value for event in events], states, unit_info)
+                records = states.end_batch()  # snapshots and logs (streams.state), stored by carry_out
+                batch = staged.stage(records)
+                before = in_flight.get("batch")
+                if before is not None:
+                    await asyncio.shield(before)  # one batch in flight: the one before is done (or raises)
+            except asyncio.CancelledError:
+                # Stopping: this batch's effects were not carried out; unacknowledged, it is processed
+                # again after the restart. The cached states may hold them: read the table again.
                 states.forget()
+                staged.drop()
                 raise
-            write(ledgers, states.end_batch())  # snapshots and logs (streams.state)
-            levels.update(out.levels)
-            for unit_id, unit_status in out.statuses.items():
-                f = unit_status.fields
-                watch[unit_id] = {
-                    "level": unit_status.level,
-                    **{k: f[k] for k in ("used_pct", "schedule_pct", "projected_pct") if k in f},
-                }
-            totals.add(out)
-            status["alerts"] += len(out.alerts)
-            for a in out.alerts:
-                log.warning("alert %s %s %s: %s", a.state, a.severity, a.key, a.message)
+            except BaseException:
+                # As a failed turn of take() always did: the batch is acknowledged, the agent restarts.
+                states.forget()
+                staged.drop()
+                release(events)
+                raise
+            in_flight["batch"] = asyncio.ensure_future(carry_out(events, out, batch, records))
 
-    async def carry_out(batch: list[bytes]) -> BatchOutput:
-        """Process a batch and carry out its effects: points written, dead letters and alerts sent."""
-        out = processor.process(batch, states, unit_info)
-        if out.lines:
-            try:
-                await writer.write(out.lines)
-            except InfluxWriteRejected as exc:
-                # Our own encoder produced something InfluxDB refuses: a bug to see, not to retry.
-                status["influx_rejected_batches"] += 1
-                log.error("%s (batch of %d lines dropped)", exc, len(out.lines))
-        pending = [
-            await rejected.send(key=key.encode() if key else None, value=value) for key, value in out.rejected
-        ]
-        pending += [await alerts.send(key=a.unit_id.encode(), value=a.to_json()) for a in out.alerts]
-        if pending:
-            await asyncio.gather(*pending)
-        return out
+    async def carry_out(
+        events: Sequence[faust.EventT[bytes]],
+        out: BatchOutput,
+        batch: int,
+        records: list[tuple[bytes, bytes | None]],
+    ) -> None:
+        """Carry out a processed batch's effects — points written, dead letters and alerts sent — then
+        store its state records, then acknowledge its messages."""
+        try:
+            if out.lines:
+                try:
+                    await writer.write(out.lines)
+                except InfluxWriteRejected as exc:
+                    # Our own encoder produced something InfluxDB refuses: a bug to see, not to retry.
+                    status["influx_rejected_batches"] += 1
+                    log.error("%s (batch of %d lines dropped)", exc, len(out.lines))
+            sends = [
+                rejected.send(key=key.encode() if key else None, value=value) for key, value in out.rejected
+            ]
+            sends += [alerts.send(key=a.unit_id.encode(), value=a.to_json()) for a in out.alerts]
+            if sends:
+                # queued together, then each awaited until the broker has it
+                await asyncio.gather(*await asyncio.gather(*sends))
+            staged.store(batch, records)
+        except asyncio.CancelledError:
+            # Stopping: unacknowledged, the batch is processed again after the restart.
+            states.forget()
+            staged.drop()
+            raise
+        except BaseException:
+            # The cached unit states may hold this batch's effects, not stored: read them from the
+            # table again. As a failed turn of take() always did, the batch is acknowledged; the
+            # agent fails with the error at its next batch.
+            log.exception("carrying out a batch of %d messages failed", len(events))
+            states.forget()
+            staged.drop()
+            release(events)
+            raise
+        release(events)
+        levels.update(out.levels)
+        for unit_id, unit_status in out.statuses.items():
+            f = unit_status.fields
+            watch[unit_id] = {
+                "level": unit_status.level,
+                **{k: f[k] for k in ("used_pct", "schedule_pct", "projected_pct") if k in f},
+            }
+        totals.add(out)
+        status["alerts"] += len(out.alerts)
+        for a in out.alerts:
+            log.warning("alert %s %s %s: %s", a.state, a.severity, a.key, a.message)
 
     @app.agent(registry, concurrency=1)
     async def apply_registry(stream: faust.StreamT[bytes]) -> None:

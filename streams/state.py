@@ -50,7 +50,7 @@ import logging
 import secrets
 import struct
 import zlib
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -165,6 +165,69 @@ def write(table: MutableMapping[bytes, bytes], records: Sequence[tuple[bytes, by
             table[key] = value
 
 
+class StagedTable(Mapping[bytes, bytes]):
+    """The table as it reads once the records of the batches in flight are written: the records staged
+    (:meth:`stage`) for a batch whose effects are still being carried out (``streams.app`` stores a
+    batch's records only after its points are written, and processes the next batch meanwhile) over
+    the table itself, so that the next batch finds its units as this worker left them.
+    :meth:`store` writes a staged batch's records to the table; :meth:`drop` forgets every staged
+    record (the batches in flight will not be stored)."""
+
+    def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
+        self.table = table
+        self._staged: dict[bytes, tuple[int, bytes | None]] = {}  # key → (batch, value; None: deleted)
+        self._batches = 0
+
+    def stage(self, records: Sequence[tuple[bytes, bytes | None]]) -> int:
+        """Read ``records`` (:meth:`UnitStateStore.end_batch`) as written until they are stored;
+        returns the batch number :meth:`store` takes."""
+        self._batches += 1
+        for key, value in records:
+            self._staged[key] = (self._batches, value)
+        return self._batches
+
+    def store(self, batch: int, records: Sequence[tuple[bytes, bytes | None]]) -> None:
+        """Write the records staged as ``batch`` to the table (:func:`write`), and read them from it."""
+        write(self.table, records)
+        for key, _ in records:
+            staged = self._staged.get(key)
+            if staged is not None and staged[0] == batch:  # else a later batch's record is staged
+                del self._staged[key]
+
+    def drop(self) -> None:
+        """Forget the staged records: the table is what was stored."""
+        self._staged.clear()
+
+    def staged(self) -> int:
+        """How many records are staged."""
+        return len(self._staged)
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        staged = self._staged.get(key)
+        if staged is None:
+            return self.table.get(key, default)
+        return default if staged[1] is None else staged[1]
+
+    def __getitem__(self, key: bytes) -> bytes:
+        staged = self._staged.get(key)
+        if staged is None:
+            return self.table[key]
+        if staged[1] is None:
+            raise KeyError(key)
+        return staged[1]
+
+    def __iter__(self) -> Iterator[bytes]:
+        for key in self.table:
+            if key not in self._staged:
+                yield key
+        for key, (_, value) in self._staged.items():
+            if value is not None:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 @dataclass
 class UnitState:
     """Everything the worker keeps of one unit."""
@@ -211,13 +274,13 @@ class _Unit:
 
 
 class UnitStateStore:
-    """Loads, caches and stores unit states over a bytes → bytes table (a Faust Table or a dict), as
-    snapshots and logs (see the module docstring). Without a ``replayer`` nothing is logged: a
-    snapshot is written after every batch that touched the unit."""
+    """Loads, caches and stores unit states over a bytes → bytes table (a Faust Table or a dict, or a
+    :class:`StagedTable` over one), as snapshots and logs (see the module docstring). Without a
+    ``replayer`` nothing is logged: a snapshot is written after every batch that touched the unit."""
 
     def __init__(
         self,
-        table: MutableMapping[bytes, bytes],
+        table: Mapping[bytes, bytes],
         replayer: Replayer | None = None,
         *,
         snapshot_every: int = 32,
