@@ -171,6 +171,10 @@ class UnitLedger:
     intervals: dict[int, list[float]] = field(default_factory=dict)
     newest_ts_ms: int | None = None
     open_alerts: dict[str, str] = field(default_factory=dict)
+    #: A lower bound of the meters' newest reading times (None: not known): what spares
+    #: :meth:`_oldest_kept` a pass over every meter. A meter's newest reading time never goes back
+    #: (its series forgets only older readings), so the bound stays one until a meter is added.
+    _last_floor: int | None = field(default=None, init=False, repr=False, compare=False)
 
     def apply(
         self,
@@ -231,9 +235,9 @@ class UnitLedger:
         entry = ctx.registry.get(meter_id) if ctx.registry else None
         raw_value: float = fields["value"]
         if entry is None:
-            registered, multiplier, counts = None, 1.0, True
+            multiplier, counts = 1.0, True
         else:
-            registered, multiplier, counts = entry.meter, entry.multiplier, entry.counts
+            multiplier, counts = entry.multiplier, entry.counts
         if multiplier != 1.0:  # CT/PT ratio: into the meter's uom
             raw_value *= multiplier
             if old_value is not None:
@@ -251,7 +255,15 @@ class UnitLedger:
             raise CounterRejected(
                 "energy_changed", f"meter {meter_id} measures {meter.energy}, reading says {energy}"
             )
-        limits = NO_LIMITS if registered is None else ctx.limits(registered, energy, kind, uom)
+        if entry is None:
+            limits = NO_LIMITS
+        else:  # the same few (energy, kind, uom) come with every reading of a meter
+            found = entry.limits.get((accountant, energy, kind, uom))
+            if found is None:
+                found = entry.limits[(accountant, energy, kind, uom)] = ctx.limits(
+                    entry.meter, energy, kind, uom
+                )
+            limits = found
         estimated = fields["quality"] == "estimated"
         # Nearly every reading simply continues its meter's series: plain_update counts it without
         # building a CounterUpdate, or returns None, and counter_update applies the full rules.
@@ -272,6 +284,7 @@ class UnitLedger:
             )
         if known is None:
             self.meters[meter_id] = meter
+            self._last_floor = None  # its reading may be older than the bound
         if newest is None or ts_ms > newest:
             self.newest_ts_ms = ts_ms
             ctx.oldest_kept = self._oldest_kept(ctx.policy)
@@ -358,10 +371,18 @@ class UnitLedger:
         if newest is None:
             return 0
         oldest = newest - policy.lateness_ms
-        for meter in self.meters.values():
-            last = meter.last_ts_ms
-            if last is not None and last < oldest:
-                oldest = last
+        floor = self._last_floor
+        if floor is None or floor < oldest:
+            # Some meter may have read before `oldest`: find the oldest newest reading. Usually the
+            # floor is within the lateness window, and no meter is (the meters' times only go up).
+            floor = None
+            for meter in self.meters.values():
+                last = meter.last_ts_ms
+                if last is not None and (floor is None or last < floor):
+                    floor = last
+            self._last_floor = floor
+            if floor is not None and floor < oldest:
+                oldest = floor
         return interval_start(max(oldest, newest - max(FINE_SPAN_MS, policy.lateness_ms))) - INTERVAL_MS
 
     def _forget_intervals_before(self, oldest_kept: int) -> None:
@@ -497,6 +518,10 @@ class MeterEntry:
     counts: bool
     excluded: str | None
     products: tuple[str, ...]
+    #: the meter's limits by (accountant, energy, kind, uom) of the readings seen (:func:`_limits`)
+    limits: dict[tuple[Accountant, str, str, str], CounterLimits] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 RegistryTable = dict[str, MeterEntry]

@@ -41,6 +41,7 @@ from energy.operational import DayQuality, OperationalMonitor, OperationalRules
 from energy.output import OutputItem
 from energy.periods import (
     KEEP_DAYS,
+    SCALE,
     UnitPeriods,
     energy_key,
     output_key,
@@ -55,6 +56,8 @@ from energy.rejections import DailyRejections
 from energy.schema import Rejection
 
 DAY_MS = 24 * 60 * 60 * 1000
+#: ``energy_key(energy, excluded)`` of each (energy, excluded) booked (a handful).
+_ENERGY_KEYS: dict[tuple[str, str | None], str] = {}
 #: How far (ms) behind the unit's newest data an output item may be: older ones are refused
 #: (``too_late``) and forgotten, so that a replay can never count one twice.
 OUTPUT_MEMORY_MS = KEEP_DAYS * DAY_MS
@@ -178,9 +181,14 @@ class UnitMonitor:
         """Book the ledger's counted pieces (``LedgerResult.counted``) and take back the withdrawn ones
         (``LedgerResult.withdrawn``). A sub-meter's energy is already in its main meter's: it counts in
         no unit total, only in the products that list it; a meter marked ``excluded`` counts apart."""
-        observe, pend = self.operational.observe, self._pend
+        # Per piece (this runs for nearly every reading): what _pend does, written out, with the
+        # interval end kept while the time repeats (a scan's pieces share it) and the totals keys
+        # made once per energy.
+        observe, pending = self.operational.observe, self._pending
         # the ledger's table of the record's meters (made once per record version)
         table = registry_table(info) if info is not None and info.meters else {}
+        keys = _ENERGY_KEYS
+        last_ts, end = None, 0
         for sign, points in ((1.0, counted), (-1.0, withdrawn)):
             for p in points:
                 meter_id, energy, ts_ms = p.meter_id, p.energy, p.ts_ms
@@ -193,12 +201,28 @@ class UnitMonitor:
                         product_ids_for_meter(info, meter_id) if info is not None and info.products else ()
                     )
                 piece = sign * p.tce
-                observe(meter_id, energy, role, ts_ms, piece)
-                tce, co2 = scaled(piece), scaled(sign * p.co2_t)
+                observe(meter_id, energy, role, ts_ms, piece)  # raises ValueError unless finite
+                tce, co2 = round(piece * SCALE), scaled(sign * p.co2_t)
+                if ts_ms != last_ts:
+                    last_ts, end = ts_ms, interval_start(ts_ms) + INTERVAL_MS
                 if role == "main":
-                    pend(ts_ms, energy_key(energy, excluded), tce, co2)
+                    key = keys.get((energy, excluded))
+                    if key is None:
+                        key = keys[(energy, excluded)] = energy_key(energy, excluded)
+                    totals = pending.get((end, key))
+                    if totals is None:
+                        pending[(end, key)] = [tce, co2]
+                    else:
+                        totals[0] += tce
+                        totals[1] += co2
                 for product_id in products:
-                    pend(ts_ms, product_key(product_id), tce, co2)
+                    slot = (end, product_key(product_id))
+                    totals = pending.get(slot)
+                    if totals is None:
+                        pending[slot] = [tce, co2]
+                    else:
+                        totals[0] += tce
+                        totals[1] += co2
 
     def apply_output(self, items: Iterable[OutputItem]) -> list[Rejection]:
         """Take output reports; an item with the key of one seen before replaces it (only the
