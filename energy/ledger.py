@@ -10,6 +10,7 @@ gives exactly-once totals downstream.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -257,13 +258,20 @@ class UnitLedger:
             )
         if entry is None:
             limits = NO_LIMITS
-        else:  # the same few (energy, kind, uom) come with every reading of a meter
-            found = entry.limits.get((accountant, energy, kind, uom))
-            if found is None:
-                found = entry.limits[(accountant, energy, kind, uom)] = ctx.limits(
-                    entry.meter, energy, kind, uom
-                )
-            limits = found
+        else:  # the limits of the meter's last reading, if this one is of the same energy, kind, uom
+            last = entry.last_limits
+            if (
+                last is not None
+                and last[0] is accountant
+                and last[1] == energy
+                and last[2] == kind
+                and last[3] == uom
+            ):
+                limits = last[4]
+            else:
+                limits = ctx.limits(entry.meter, energy, kind, uom)
+                intern = sys.intern  # (the meters share these strings, not each its first reading's)
+                entry.last_limits = (accountant, intern(energy), intern(kind), intern(uom), limits)
         estimated = fields["quality"] == "estimated"
         # Nearly every reading simply continues its meter's series: plain_update counts it without
         # building a CounterUpdate, or returns None, and counter_update applies the full rules.
@@ -504,13 +512,15 @@ class _MessageContext:
         return _limits(self.accountant, energy, kind, uom, meter.uom, meter.register_max, meter.max_per_hour)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class MeterEntry:
     """What the accounting reads of a meter's registry entry, read once per registry record:
     ``multiplier`` (CT/PT ratio), ``role``, ``counts`` (in the unit's totals: a ``main`` meter; a
     sub-meter's energy is inside its main meter's, a ``monthly`` one is a statistic), ``excluded``
     (feedstock / renewable, kept apart) and ``products`` (the ids of the products whose energy it
-    measures, ``energy.periods.product_ids_for_meter``)."""
+    measures, ``energy.periods.product_ids_for_meter``). Read-only but for ``last_limits``: the
+    meter's limits for the accountant, energy, kind and uom of its last reading (:func:`_limits`),
+    which nearly every reading of the meter shares."""
 
     meter: MeterInfo
     multiplier: float
@@ -518,10 +528,7 @@ class MeterEntry:
     counts: bool
     excluded: str | None
     products: tuple[str, ...]
-    #: the meter's limits by (accountant, energy, kind, uom) of the readings seen (:func:`_limits`)
-    limits: dict[tuple[Accountant, str, str, str], CounterLimits] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    last_limits: tuple[Accountant, str, str, str, CounterLimits] | None = field(default=None, repr=False)
 
 
 RegistryTable = dict[str, MeterEntry]
