@@ -114,6 +114,22 @@ def at_risk(watch: dict[str, dict[str, Any]], top: int = 10) -> list[dict[str, A
     return [{"unit_id": unit_id, **figures} for unit_id, figures in ranked[:top]]
 
 
+async def send_records(records: list[tuple[faust.TopicT, bytes | None, bytes]]) -> None:
+    """Send ``(topic, key, value)`` records and return once the broker has each: the records of
+    one key queued one after the other (the alert lifecycle reads a key's records in order), the
+    keys side by side."""
+    by_key: dict[tuple[str, bytes | None], list[tuple[faust.TopicT, bytes | None, bytes]]] = {}
+    for record in records:
+        topic, key, _value = record
+        by_key.setdefault((topic.get_topic_name(), key), []).append(record)
+
+    async def queue(of_key: list[tuple[faust.TopicT, bytes | None, bytes]]) -> list[Any]:
+        return [await topic.send(key=key, value=value) for topic, key, value in of_key]
+
+    queued = await asyncio.gather(*(queue(of_key) for of_key in by_key.values()))
+    await asyncio.gather(*(sent for of_key in queued for sent in of_key))
+
+
 def create_app(settings: Settings) -> faust.App:
     """Build the Faust app, its topics, tables and agents from the settings."""
     kafka = settings.kafka
@@ -261,13 +277,11 @@ def create_app(settings: Settings) -> faust.App:
                     # Our own encoder produced something InfluxDB refuses: a bug to see, not to retry.
                     status["influx_rejected_batches"] += 1
                     log.error("%s (batch of %d lines dropped)", exc, len(out.lines))
-            sends = [
-                rejected.send(key=key.encode() if key else None, value=value) for key, value in out.rejected
-            ]
-            sends += [alerts.send(key=a.unit_id.encode(), value=a.to_json()) for a in out.alerts]
-            if sends:
-                # queued together, then each awaited until the broker has it
-                await asyncio.gather(*await asyncio.gather(*sends))
+            if out.rejected or out.alerts:
+                await send_records(
+                    [(rejected, key.encode() if key else None, value) for key, value in out.rejected]
+                    + [(alerts, a.unit_id.encode(), a.to_json()) for a in out.alerts]
+                )
             staged.store(batch, records)
         except asyncio.CancelledError:
             # Stopping: unacknowledged, the batch is processed again after the restart.
