@@ -8,10 +8,11 @@ ignore fields they do not know, so later versions can add them without breaking 
 
 from __future__ import annotations
 
+import sys
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from energy.schema import MAX_VALUE, IdText
 
@@ -46,6 +47,27 @@ class MeterInfo(BaseModel):
     max_per_hour: float | None = Field(None, gt=0, le=MAX_VALUE, allow_inf_nan=False)
     role: Literal["main", "sub", "monthly"] = "main"
     excluded: Literal["feedstock", "renewable"] | None = None
+
+    @model_validator(mode="after")
+    def _compact(self) -> MeterInfo:
+        """A worker keeps every meter of its units' records: the set of the fields given (pydantic's
+        ``__pydantic_fields_set__``, ~730 bytes for all nine) is shared by the meters that give the
+        same fields, and the energy and uom strings are interned — ~0.8 kB a meter less, the same
+        model (pydantic copies the set before changing a copy's, and never changes a frozen model's)."""
+        given = self.__pydantic_fields_set__
+        shared = _FIELDS_GIVEN.get(frozenset(given))
+        if shared is None:
+            shared = _FIELDS_GIVEN[frozenset(given)] = set(given)
+        object.__setattr__(self, "__pydantic_fields_set__", shared)
+        values = self.__dict__
+        for name in ("energy", "uom"):
+            if values[name] is not None:
+                values[name] = sys.intern(values[name])
+        return self
+
+
+#: The sets of fields given that the meters share (at most one per subset of MeterInfo's nine fields).
+_FIELDS_GIVEN: dict[frozenset[str], set[str]] = {}
 
 
 class ProductInfo(BaseModel):
