@@ -181,10 +181,10 @@ class UnitMonitor:
         """Book the ledger's counted pieces (``LedgerResult.counted``) and take back the withdrawn ones
         (``LedgerResult.withdrawn``). A sub-meter's energy is already in its main meter's: it counts in
         no unit total, only in the products that list it; a meter marked ``excluded`` counts apart."""
-        # Per piece (this runs for nearly every reading): what _pend does, written out, with the
-        # interval end kept while the time repeats (a scan's pieces share it) and the totals keys
-        # made once per energy.
-        observe, pending = self.operational.observe, self._pending
+        # Per piece (this runs for nearly every reading): for the unit totals, what _pend does,
+        # written out, with the interval end kept while the time repeats (a scan's pieces share it)
+        # and the totals keys made once per energy.
+        observe, pending, pend = self.operational.observe, self._pending, self._pend
         # the ledger's table of the record's meters (made once per record version)
         table = registry_table(info) if info is not None and info.meters else {}
         keys = _ENERGY_KEYS
@@ -215,14 +215,8 @@ class UnitMonitor:
                     else:
                         totals[0] += tce
                         totals[1] += co2
-                for product_id in products:
-                    slot = (end, product_key(product_id))
-                    totals = pending.get(slot)
-                    if totals is None:
-                        pending[slot] = [tce, co2]
-                    else:
-                        totals[0] += tce
-                        totals[1] += co2
+                for product_id in products:  # (few meters list products: no need to inline)
+                    pend(ts_ms, product_key(product_id), tce, co2)
 
     def apply_output(self, items: Iterable[OutputItem]) -> list[Rejection]:
         """Take output reports; an item with the key of one seen before replaces it (only the
