@@ -79,9 +79,10 @@ def match_latencies(
 @dataclass
 class RunFigures:
     """What one system did with the backlog: ``readings`` and ``messages`` in ``window_s`` (first
-    produce → last point visible), ``points`` written to InfluxDB, CPU seconds, peak RSS and the RSS
-    its state took (bytes, RSS after the run minus RSS idle before it), ``energy_points`` and the sum
-    of their tce found in InfluxDB afterwards."""
+    produce → the last closed interval's points visible), ``points`` written to InfluxDB, CPU
+    seconds, peak RSS and the RSS its state took (bytes, RSS after the run minus RSS idle before it),
+    ``energy_points`` (one per meter and 15-minute interval) up to that interval and the sum of their
+    tce found in InfluxDB afterwards."""
 
     name: str
     readings: int

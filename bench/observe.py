@@ -1,5 +1,6 @@
-"""Producing the readings and watching what comes out: when the last `energy` points are visible in
-InfluxDB, when each `unit_status` point appears, when each alert arrives on `alerts`.
+"""Producing the readings and watching what comes out: when the last closed interval's `energy`
+points are visible in InfluxDB (:class:`EndCheck`), when each `unit_status` point appears, when each
+alert arrives on `alerts`.
 
 Every time here is ``time.monotonic()`` of this process, so production and observation times
 compare directly. The producer is confluent-kafka (librdkafka, installed with Quix Streams):
@@ -13,12 +14,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from confluent_kafka import Producer
 
-from bench.fleet import AlertId, Message, alert_id
+from bench.fleet import AlertId, Message, alert_id, minute_ms
+from bench.peers.accounting import PeerAccounting, interval_totals
 from energy.alert import Alert
+from energy.intervals import INTERVAL_MS
 
 #: How often the observers poll InfluxDB (s); a point is seen at most this late.
 POLL_S = 0.1
@@ -212,16 +217,54 @@ class AlertObserver(Poller):
             self._consumer.close()
 
 
-def energy_points_at(query: Callable[[str], list[dict[str, Any]]], ts_ms: int) -> int:
-    """`energy` points at exactly ``ts_ms`` in the queried database."""
-    series = query(f'SELECT count("tce") FROM "energy" WHERE time = {ts_ms}ms')
-    return int(series[0]["values"][0][1]) if series else 0
+#: Relative shortfall of Σtce :meth:`EndCheck.reached` allows for (the order of the sums differs).
+END_TCE_REL_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class EndCheck:
+    """When a system is through a backlog of minutes 0 … N + 1: the `energy` points of the last
+    interval the backlog closes by data, (N − 15 min, N] starting at ``start_ms`` (epoch ms), are
+    visible: at least ``points`` of them (one per meter) and their tce summing to ``tce``. The sum
+    matters: the naive peer writes running sums and ours writes open intervals when it has caught
+    up, so the points can all be there before the interval is complete."""
+
+    start_ms: int
+    points: int
+    tce: float
+
+    @classmethod
+    def of_backlog(cls, job: PeerAccounting, messages: Sequence[Message], last_minute: int) -> EndCheck:
+        """The check for ``messages``, a backlog whose interval (``last_minute`` − 15, ``last_minute``]
+        is closed by the minute after it; its points and Σtce as ``job`` (the peers' accounting,
+        fresh) makes them from the messages of minute ``last_minute`` − 15 on (those before add
+        nothing to the interval; that minute's readings only set the registers' baselines, or belong
+        to the interval before for interval meters)."""
+        start = minute_ms(last_minute) - INTERVAL_MS
+        docs = (orjson.loads(m.value) for m in messages if m.ts_ms >= start)
+        points, tce = interval_totals(job, docs, start)
+        return cls(start, points, tce)
+
+    def reached(self, points: int, tce: float) -> bool:
+        """Whether ``points`` `energy` points at :attr:`start_ms` summing to ``tce`` are the whole
+        interval (Σtce within :data:`END_TCE_REL_TOL`)."""
+        return points >= self.points and tce >= self.tce * (1.0 - END_TCE_REL_TOL)
+
+
+def _count_tce(query: Callable[[str], list[dict[str, Any]]], where: str) -> tuple[int, float]:
+    """(number of `energy` points, their summed tce) ``WHERE`` … in the queried database."""
+    series = query(f'SELECT count("tce"), sum("tce") FROM "energy" WHERE {where}')
+    if not series:
+        return 0, 0.0
+    _time, count, total = series[0]["values"][0]
+    return int(count or 0), float(total or 0.0)
+
+
+def energy_at(query: Callable[[str], list[dict[str, Any]]], ts_ms: int) -> tuple[int, float]:
+    """(number of `energy` points at exactly ``ts_ms``, their summed tce) in the queried database."""
+    return _count_tce(query, f"time = {ts_ms}ms")
 
 
 def energy_totals(query: Callable[[str], list[dict[str, Any]]], until_ms: int) -> tuple[int, float]:
     """(number of `energy` points up to ``until_ms``, their summed tce) in the queried database."""
-    series = query(f'SELECT count("tce"), sum("tce") FROM "energy" WHERE time <= {until_ms}ms')
-    if not series:
-        return 0, 0.0
-    _time, count, total = series[0]["values"][0]
-    return int(count), float(total or 0.0)
+    return _count_tce(query, f"time <= {until_ms}ms")

@@ -4,14 +4,17 @@
    topics, one InfluxDB database per system.
 2. Ours: the generated registry is published, the real ``energymon worker`` started and waited for
    until it knows every unit; its idle RSS is taken.
-3. Saturation: the backlog (``backlog_minutes`` of readings of the whole fleet) is produced as fast
-   as the broker takes it; the clock runs from the first send to the moment the last minute's
-   `energy` points are all visible in InfluxDB.
+3. Saturation: the backlog (minutes 0 … N of readings of the whole fleet, N ``backlog_minutes``
+   rounded up to whole intervals, and a closing minute N + 1) is produced as fast as the broker
+   takes it; the clock runs from the first send to the moment the `energy` points of the interval
+   (N − 15 min, N], which the closing minute closes, are all visible in InfluxDB
+   (:class:`~bench.observe.EndCheck`).
 4. Latency at the fixed offered load (``rate`` readings/s), then at saturation (the rate ours
    reached in 3), each for ``duration_s``: the readings are produced at that pace, and each
    `unit_status` point and each alert is timed from the send of the message that caused it.
 5. Peers: each started, warmed up with one message, then given the same backlog on a topic of its
-   own, timed in the same way, and checked to have written the same `energy` points.
+   own, timed in the same way, and checked to have written the same `energy` points up to that
+   interval (ours also writes the closing minute's open interval once caught up; the peers need not).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -33,12 +37,14 @@ from bench.fleet import AlertForecast, BenchFleet, Message, StatusIndex, interva
 from bench.observe import (
     POLL_S,
     AlertObserver,
+    EndCheck,
     ReadingsProducer,
     StatusObserver,
-    energy_points_at,
+    energy_at,
     energy_totals,
 )
 from bench.peers import PEERS, PeerConfig, PeerStatus
+from bench.peers.accounting import PeerAccounting, UnitTags
 from bench.stack import (
     WORKER_TOPICS,
     Backends,
@@ -48,6 +54,7 @@ from bench.stack import (
     wait_for,
     worker_env,
 )
+from collectors.simulator import CST
 from energy import topics
 from energy.accounting import Accountant, AccountingOptions
 from energy.ledger import LedgerPolicy
@@ -143,18 +150,16 @@ class Context:
         return lambda q: self.backends.query(database, q)
 
 
-def wait_visible(
-    ctx: Context, system: System, ts_ms: int, expected: int, total_messages: int
-) -> tuple[float, bool]:
-    """Poll until ``expected`` `energy` points at ``ts_ms`` are visible in the system's database;
-    (time they were, True), or (time given up, False) after :data:`STALL_S` without progress."""
+def wait_visible(ctx: Context, system: System, end: EndCheck, total_messages: int) -> tuple[float, bool]:
+    """Poll until the `energy` points of ``end`` are visible in the system's database; (time they
+    were, True), or (time given up, False) after :data:`STALL_S` without progress."""
     query = ctx.query(system.database)
     base = system.counters()[0]
     last, last_change = -1, time.monotonic()
     next_report = time.monotonic() + 5.0
     while True:
         asked = time.monotonic()
-        if energy_points_at(query, ts_ms) >= expected:
+        if end.reached(*energy_at(query, end.start_ms)):
             return asked, True
         done = system.counters()[0] - base
         now = time.monotonic()
@@ -171,21 +176,22 @@ def wait_visible(
         time.sleep(POLL_S)
 
 
-def run_backlog(ctx: Context, system: System, messages: Sequence[Message], meters: int) -> RunFigures:
-    """Produce ``messages`` as fast as the broker takes them and time the system through them."""
+def run_backlog(ctx: Context, system: System, messages: Sequence[Message], end: EndCheck) -> RunFigures:
+    """Produce ``messages`` as fast as the broker takes them and time the system through them (until
+    ``end`` is reached); the `energy` points it wrote up to ``end``'s interval."""
     readings = sum(m.readings for m in messages)
-    end_ts = messages[-1].ts_ms
     idle_rss = system.meter.rss()
     cpu0 = system.meter.cpu_s()
     m0, _r0, p0 = system.counters()
     ctx.progress(f"{system.name}: producing the backlog: {len(messages):,} messages, {readings:,} readings")
     first, acked = ctx.producer.backlog(system.topic, messages)
     ctx.progress(f"{system.name}: backlog produced in {acked - first:.1f} s")
-    end, complete = wait_visible(ctx, system, end_ts, meters, len(messages))
+    seen, complete = wait_visible(ctx, system, end, len(messages))
     cpu = system.meter.cpu_s() - cpu0
-    window = end - first
+    window = seen - first
     ctx.progress(
-        f"{system.name}: last points visible after {window:.1f} s: {readings / window:,.0f} readings/s"
+        f"{system.name}: last closed interval visible after {window:.1f} s: "
+        f"{readings / window:,.0f} readings/s"
     )
     try:  # the counters are written now and then (every 1 s at most): let them catch up
         wait_for("the counters", lambda: system.counters()[0] - m0 >= len(messages), 10.0)
@@ -193,7 +199,7 @@ def run_backlog(ctx: Context, system: System, messages: Sequence[Message], meter
         ctx.progress(f"{system.name}: counters still short of the messages produced")
     time.sleep(COUNTERS_S)
     _m1, _r1, p1 = system.counters()
-    count, tce = energy_totals(ctx.query(system.database), end_ts)
+    count, tce = energy_totals(ctx.query(system.database), end.start_ms)
     return RunFigures(
         name=system.name,
         readings=readings,
@@ -304,7 +310,14 @@ def accounting_options(settings: Settings) -> AccountingOptions:
     )
 
 
-def run_ours(ctx: Context, settings: Settings, fleet: BenchFleet, backlog: Sequence[Message]) -> RunFigures:
+def unit_tags(fleet: BenchFleet) -> dict[str, UnitTags]:
+    """What the peers know of each unit of the fleet."""
+    return {u.unit_id: UnitTags.of(u.info) for u in fleet.units}
+
+
+def run_ours(
+    ctx: Context, settings: Settings, fleet: BenchFleet, backlog: Sequence[Message], end: EndCheck
+) -> RunFigures:
     """Our worker through the backlog and the two paced runs."""
     opts = ctx.options
     database = f"bench_energymon_{ctx.suffix}"
@@ -342,11 +355,22 @@ def run_ours(ctx: Context, settings: Settings, fleet: BenchFleet, backlog: Seque
         )
         ctx.progress(f"energymon: worker ready, {len(registry):,} units known")
         time.sleep(2.0)
-        ours = run_backlog(ctx, system, backlog, fleet.meter_count)
+        ours = run_backlog(ctx, system, backlog, end)
         status = worker.status()
         ctx.progress(
             "energymon: worker status: "
-            + ", ".join(f"{k} {status.get(k)}" for k in ("refetches", "influx_retries", "archive_folds"))
+            + ", ".join(
+                f"{k} {status.get(k)}"
+                for k in (
+                    "batches",
+                    "batches_caught_up",
+                    "energy_points",
+                    "points_written",
+                    "refetches",
+                    "influx_retries",
+                    "archive_folds",
+                )
+            )
         )
         if status.get("rejected"):
             ctx.progress(
@@ -382,7 +406,12 @@ def run_ours(ctx: Context, settings: Settings, fleet: BenchFleet, backlog: Seque
 
 
 def run_peer(
-    ctx: Context, settings: Settings, peer: str, fleet: BenchFleet, backlog: Sequence[Message]
+    ctx: Context,
+    settings: Settings,
+    peer: str,
+    fleet: BenchFleet,
+    backlog: Sequence[Message],
+    end: EndCheck,
 ) -> RunFigures:
     """One peer through the same backlog on a topic of its own."""
     topic = f"bench.{peer}.readings"
@@ -398,7 +427,7 @@ def run_peer(
         database=database,
         influx_username=ctx.backends.influx_auth[0],
         influx_password=ctx.backends.influx_auth[1],
-        units={u.unit_id: (u.info.region, u.info.grid_region, u.info.industry) for u in fleet.units},
+        units={unit_id: astuple(tags) for unit_id, tags in unit_tags(fleet).items()},
         accounting=vars(accounting_options(settings)),
         status_path=str(status_path),
         state_dir=str(ctx.workdir / f"{peer}-state"),
@@ -425,7 +454,7 @@ def run_peer(
         wait_for(f"{peer} to take its first message", lambda: counters()[0] >= 1, 120.0, process)
         ctx.progress(f"{peer}: ready")
         time.sleep(1.0)
-        return run_backlog(ctx, system, backlog, fleet.meter_count)
+        return run_backlog(ctx, system, backlog, end)
     finally:
         meter.close()
         process.stop(15.0)
@@ -436,17 +465,22 @@ def report(
     options: BenchOptions,
     fleet: BenchFleet,
     backlog: Sequence[Message],
+    end: EndCheck,
     ours: RunFigures,
     peers: Sequence[RunFigures],
 ) -> list[str]:
     """The figures, as printed at the end of a run; the last line is :func:`figures.last_line`."""
     readings = sum(m.readings for m in backlog)
+    closed = datetime.fromtimestamp(end.start_ms / 1000, CST)
     lines = [
         "",
         f"energymon bench: {options.units:,} units × {options.meters} meters = {fleet.meter_count:,} meters, "
         f"{options.per_message} readings per message, one reading per meter per minute",
         f"saturation backlog: {fleet.meter_count and readings // fleet.meter_count} minutes of readings = "
         f"{readings:,} readings in {len(backlog):,} messages; paced runs of {options.duration_s:g} s",
+        f"energy points: one per meter per 15-minute interval; the backlog's last minute closes the "
+        f"interval from {closed:%H:%M} ({end.points:,} points, Σtce {end.tce:,.3f}), the end of each run "
+        "and of the points compared",
         "",
         *figures.render_table(ours, peers),
         "",
@@ -476,8 +510,16 @@ def run_bench(
         f"{options.per_message} readings per message"
     )
     fleet = BenchFleet.generate(options.units, options.meters, options.per_message, seed=options.seed)
-    backlog = fleet.messages(interval_aligned(options.backlog_minutes) + 1)
-    progress(f"backlog: {len(backlog):,} messages, {sum(m.readings for m in backlog):,} readings")
+    last_minute = interval_aligned(options.backlog_minutes)
+    backlog = fleet.messages(last_minute + 2)  # minutes 0 … N and the minute closing (N − 15, N]
+    end = EndCheck.of_backlog(
+        PeerAccounting(unit_tags(fleet), accounting_options(settings)), backlog, last_minute
+    )
+    progress(
+        f"backlog: {len(backlog):,} messages, {sum(m.readings for m in backlog):,} readings; "
+        f"it ends when the {end.points:,} energy points of its last closed interval sum to "
+        f"{end.tce:,.6f} tce"
+    )
     workdir = Path(tempfile.mkdtemp(prefix="energymon-bench-"))
     backends: Backends | None = None
     producer: ReadingsProducer | None = None
@@ -489,9 +531,9 @@ def run_bench(
         backends.create_topics([*WORKER_TOPICS, *peer_topics], settings.kafka.topic_partitions)
         producer = ReadingsProducer(backends.kafka_options, linger_ms=5)
         ctx = Context(options, backends, producer, progress, workdir)
-        ours = run_ours(ctx, settings, fleet, backlog)
-        peers = [run_peer(ctx, settings, p, fleet, backlog) for p in PEERS] if options.peers else []
-        for text in report(options, fleet, backlog, ours, peers):
+        ours = run_ours(ctx, settings, fleet, backlog, end)
+        peers = [run_peer(ctx, settings, p, fleet, backlog, end) for p in PEERS] if options.peers else []
+        for text in report(options, fleet, backlog, end, ours, peers):
             print(text, file=out, flush=True)
         return 0 if ours.complete and all(p.complete for p in peers) else 1
     except (RuntimeError, TimeoutError, OSError) as exc:

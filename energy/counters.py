@@ -169,6 +169,13 @@ class Series:
         """Time (epoch ms) of the newest reading remembered."""
         return self._ts[-1] + self._base if self._flag else None
 
+    def oldest_ts(self) -> int | None:
+        """Time (epoch ms) of the oldest reading remembered (not the anchor): no segment that a late
+        reading can still split starts before it."""
+        flags = self._flag
+        first = 1 if flags and flags[0] & _ANCHOR else 0
+        return self._ts[first] + self._base if len(flags) > first else None
+
     def last_value(self) -> float:
         """Value of the newest reading remembered (the series must not be empty)."""
         return self._value[-1]

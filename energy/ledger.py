@@ -2,14 +2,22 @@
 changes it.
 
 ``UnitLedger.apply`` is the heart of the accounting: it turns the readings of one message into
-``energy`` points (one per reading, at the reading's own time), per-interval unit totals
-(``unit_energy``), rejections with the rule that refused them, and alert changes. Applying the same
-message twice yields the same points and no second count, so at-least-once delivery upstream
-gives exactly-once totals downstream.
+the consumption of each meter per 15-minute interval (``energy`` points, one per meter and interval,
+at the interval's start: ``energy.meter_intervals``), per-interval unit totals (``unit_energy``),
+rejections with the rule that refused them, and alert changes. Applying the same message twice
+yields no second count, so at-least-once delivery upstream gives exactly-once totals downstream.
+
+**When a meter's interval point is written.** An interval is *open* while the unit's newest reading
+is in it, and *closed* once the unit's data has moved on to a later interval. A message returns
+(``LedgerResult.energy``) the points of the intervals it closed, for every meter of the unit, and of
+the closed intervals its readings changed (late readings). The open interval's points are not
+returned, as they change with every reading: :meth:`UnitLedger.open_points` gives them, for the
+worker to write when it has caught up with its input (``streams.processor``).
 """
 
 from __future__ import annotations
 
+import base64
 import sys
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,6 +36,7 @@ from energy.counters import (
     plain_update,
 )
 from energy.intervals import DAY_MS, INTERVAL_MS, day_start, interval_start, local_day
+from energy.meter_intervals import IntervalSums
 from energy.registry import MeterInfo, UnitInfo
 from energy.rules import HOURLY_CEILING, hourly_ceiling, last_hour_tce
 from energy.schema import ParsedMessage, Reading, Rejection, reading_to_json
@@ -45,9 +54,11 @@ class LedgerPolicy:
 
 @dataclass(slots=True)
 class EnergyPoint:
-    """Consumption of one meter in the period ending at ``ts_ms``: ``qty`` in the energy's
+    """A piece of one meter's consumption, in the period ending at ``ts_ms``: ``qty`` in the energy's
     canonical uom, ``tce`` and ``co2_t`` in tonnes. ``estimated`` marks a share of a segment that was
-    split over several intervals, or a reading the collector marked estimated.
+    split over several intervals, or a reading the collector marked estimated. What the period totals
+    count (``LedgerResult.counted``); the `energy` points are their sums per interval
+    (:class:`MeterInterval`).
 
     One is made per reading, so it is a plain slotted dataclass: a frozen one costs about three
     times as much to build (its __init__ sets each field through object.__setattr__). Treat it as
@@ -61,6 +72,22 @@ class EnergyPoint:
     tce: float
     co2_t: float
     estimated: bool = False
+
+
+@dataclass(slots=True)
+class MeterInterval:
+    """An `energy` point: the consumption of one meter in the 15-minute interval starting at
+    ``start_ms`` (the interval (start, start + 15 min], ``energy.intervals``): ``qty`` in the energy's
+    canonical uom, ``tce`` and ``co2_t`` in tonnes; ``estimated`` when any piece of it was."""
+
+    unit_id: str
+    meter_id: str
+    energy: str
+    start_ms: int
+    qty: float
+    tce: float
+    co2_t: float
+    estimated: bool
 
 
 @dataclass(slots=True)
@@ -89,11 +116,12 @@ class MeterEvent:
 class LedgerResult:
     """What applying one message produced. ``accepted`` counts readings used (first time or repeat).
 
-    ``energy`` holds every point to write (repeats included: a replay writes the same points again);
-    ``counted`` the pieces counted for the first time and ``withdrawn`` those a late reading took back
-    (positive figures, to subtract): what period totals must add (``energy.monitor``)."""
+    ``energy`` holds the meters' interval points to write: of the intervals the message closed and of
+    the closed intervals it changed (the module docstring); ``counted`` the pieces counted for the first
+    time and ``withdrawn`` those a late reading took back (positive figures, to subtract): what period
+    totals must add (``energy.monitor``)."""
 
-    energy: list[EnergyPoint] = field(default_factory=list)
+    energy: list[MeterInterval] = field(default_factory=list)
     counted: list[EnergyPoint] = field(default_factory=list)
     withdrawn: list[EnergyPoint] = field(default_factory=list)
     intervals: list[UnitIntervalPoint] = field(default_factory=list)
@@ -157,6 +185,10 @@ def _day_boundaries(start_ms: int, fine_from: int) -> list[int]:
     return cuts
 
 
+#: An interval start before every real one: the interval "open" before a unit's first reading.
+_NOTHING = -(2**62)
+
+
 def _fields(segment: Segment) -> tuple[int | None, int, float, bool]:
     """``(start_ms, end_ms, qty, estimated)`` of a segment."""
     return segment.start_ms, segment.end_ms, segment.qty, segment.estimated
@@ -164,11 +196,13 @@ def _fields(segment: Segment) -> tuple[int | None, int, float, bool]:
 
 @dataclass
 class UnitLedger:
-    """State of one unit: its meters, recent interval totals ``start_ms → [tce, tCO2]``, the newest
-    reading time (epoch ms) and open alerts ``rule → severity``."""
+    """State of one unit: its meters, each meter's consumption per recent interval (``sums``), recent
+    unit interval totals ``start_ms → [tce, tCO2]``, the newest reading time (epoch ms) and open
+    alerts ``rule → severity``."""
 
     unit_id: str
     meters: dict[str, MeterState] = field(default_factory=dict)
+    sums: dict[str, IntervalSums] = field(default_factory=dict)
     intervals: dict[int, list[float]] = field(default_factory=dict)
     newest_ts_ms: int | None = None
     open_alerts: dict[str, str] = field(default_factory=dict)
@@ -188,6 +222,8 @@ class UnitLedger:
         result = LedgerResult(rejections=list(msg.rejections))
         ctx = _MessageContext(accountant.for_unit(info), info, policy, result)
         ctx.oldest_kept = self._oldest_kept(policy)
+        newest = self.newest_ts_ms
+        was_open = ctx.open_start = _NOTHING if newest is None else interval_start(newest)
         accepted = 0
         account = self._account
         for reading in msg.readings:
@@ -200,6 +236,7 @@ class UnitLedger:
                 continue
             accepted += 1
         result.accepted = accepted
+        self._closed_points(ctx, was_open, result)
         touched = ctx.touched
         self._forget_intervals_before(ctx.oldest_kept)
         for start in sorted(touched):
@@ -305,9 +342,15 @@ class UnitLedger:
                     ctx.interval_of(ts_ms)
                 start, day = ctx.last_interval
                 tce, co2 = accountant.tce_co2(energy, qty, day, ctx.region, ctx.province)
-                point = EnergyPoint(self.unit_id, meter_id, energy, ts_ms, qty, tce, co2, estimated)
-                ctx.points.append(point)
-                ctx.counted.append(point)
+                piece = EnergyPoint(self.unit_id, meter_id, energy, ts_ms, qty, tce, co2, estimated)
+                ctx.counted.append(piece)
+                sums = self.sums.get(meter_id)
+                if sums is None:
+                    sums = self.sums[meter_id] = IntervalSums()
+                if sums.add(start, qty, tce, co2, 1 if estimated else 0):
+                    ctx.grown.add(meter_id)
+                if start < ctx.open_start:
+                    ctx.changed.add((meter_id, start))
                 if counts and start >= ctx.oldest_kept:
                     totals = self.intervals.get(start)
                     if totals is None:
@@ -344,20 +387,26 @@ class UnitLedger:
     ) -> None:
         """Count the segment ``qty`` in (``start_ms``, ``end_ms``] of a meter (``sign`` 1), or take
         it back (``sign`` −1): split over the intervals it spans (:func:`split_segment`), each piece
-        converted to tce and tCO₂ on its day, written as an energy point (when counted) and added to
-        its interval's total (unless the meter does not ``counts`` in unit totals: a sub-meter). A
-        ``repeat`` (a reading seen before) writes its points again and counts nothing."""
+        converted to tce and tCO₂ on its day, added to the meter's interval (``sums``) and to the
+        unit's interval total (unless the meter does not ``counts`` in unit totals: a sub-meter). A
+        ``repeat`` (a reading seen before) counts nothing; the closed intervals it falls in are
+        written again."""
         pieces = _split(start_ms, end_ms, qty)
         estimated = estimated or len(pieces) > 1
+        sums = self.sums.get(meter_id)
+        if sums is None:
+            sums = self.sums[meter_id] = IntervalSums()
         for end, piece in pieces:
             start, day = ctx.interval_of(end)
-            tce, co2 = ctx.accountant.tce_co2(energy, piece, day, ctx.region, ctx.province)
-            point = EnergyPoint(self.unit_id, meter_id, energy, end, piece, tce, co2, estimated)
-            if sign > 0:
-                ctx.points.append(point)
+            if start < ctx.open_start:
+                ctx.changed.add((meter_id, start))
             if repeat:
                 continue
+            tce, co2 = ctx.accountant.tce_co2(energy, piece, day, ctx.region, ctx.province)
+            point = EnergyPoint(self.unit_id, meter_id, energy, end, piece, tce, co2, estimated)
             (ctx.counted if sign > 0 else ctx.result.withdrawn).append(point)
+            if sums.add(start, sign * piece, sign * tce, sign * co2, int(sign) if estimated else 0):
+                ctx.grown.add(meter_id)
             if not counts or start < ctx.oldest_kept:
                 continue
             totals = self.intervals.get(start)
@@ -368,6 +417,48 @@ class UnitLedger:
             ctx.touched.add(start)
         if repeat:
             ctx.touched.update(interval_start(end) for end, _ in pieces)
+
+    def _closed_points(self, ctx: _MessageContext, was_open: int, result: LedgerResult) -> None:
+        """Put into ``result.energy`` the points of the intervals this message closed (from
+        ``was_open``, the interval that was open before it, up to the one open now), of every meter,
+        and of the closed intervals it changed; then let the meters that began an interval forget
+        the intervals no reading can change any more."""
+        newest = self.newest_ts_ms
+        if newest is None:
+            return
+        now_open = interval_start(newest)
+        keys = {key for key in ctx.changed if key[1] < now_open}
+        if now_open > was_open:
+            for meter_id, sums in self.sums.items():
+                keys.update((meter_id, start) for start in sums.starts_from(was_open) if start < now_open)
+        for meter_id, start in sorted(keys, key=lambda key: (key[1], key[0])):
+            point = self._point(meter_id, start)
+            if point is not None:
+                result.energy.append(point)
+        for meter_id in ctx.grown:
+            meter = self.meters.get(meter_id)
+            oldest = meter.series.oldest_ts() if meter is not None else None
+            floor = ctx.oldest_kept if oldest is None else min(ctx.oldest_kept, interval_start(oldest + 1))
+            self.sums[meter_id].forget_before(floor)
+
+    def _point(self, meter_id: str, start: int) -> MeterInterval | None:
+        """The meter's point of the interval starting at ``start`` (None when it keeps none)."""
+        sums = self.sums.get(meter_id)
+        row = sums.get(start) if sums is not None else None
+        if row is None:
+            return None
+        qty, tce, co2, estimated = row
+        energy = self.meters[meter_id].energy
+        return MeterInterval(self.unit_id, meter_id, energy, start, qty, tce, co2, estimated)
+
+    def open_points(self) -> list[MeterInterval]:
+        """The points of the open interval (the one the unit's newest reading is in), of every meter
+        that has consumption in it so far: not final, written when the worker has caught up."""
+        if self.newest_ts_ms is None:
+            return []
+        start = interval_start(self.newest_ts_ms)
+        points = (self._point(meter_id, start) for meter_id in self.sums)
+        return [p for p in points if p is not None]
 
     def _oldest_kept(self, policy: LedgerPolicy) -> int:
         """Start of the oldest interval the ledger keeps totals for: back over the lateness window,
@@ -440,6 +531,7 @@ class UnitLedger:
         return {
             "unit_id": self.unit_id,
             "meters": {m: s.to_json() for m, s in self.meters.items()},
+            "sums": {m: base64.b64encode(s.to_bytes()).decode("ascii") for m, s in self.sums.items()},
             "intervals": {str(k): v for k, v in self.intervals.items()},
             "newest_ts_ms": self.newest_ts_ms,
             "open_alerts": self.open_alerts,
@@ -451,6 +543,10 @@ class UnitLedger:
         return cls(
             unit_id=doc["unit_id"],
             meters={m: MeterState.from_json(s) for m, s in doc["meters"].items()},
+            sums={
+                m: IntervalSums.from_bytes(base64.b64decode(s, validate=True))
+                for m, s in doc.get("sums", {}).items()
+            },
             intervals={int(k): v for k, v in doc["intervals"].items()},
             newest_ts_ms=doc["newest_ts_ms"],
             open_alerts=dict(doc["open_alerts"]),
@@ -460,16 +556,21 @@ class UnitLedger:
 class _MessageContext:
     """Applying one message: what its readings share (the unit's accountant, its grid region and
     province for CO₂, its meters' registry entries by meter id), worked out once per message, and
-    what they produce (``result``; ``touched``: the interval starts whose totals changed)."""
+    what they produce (``result``; ``touched``: the interval starts whose totals changed;
+    ``changed``: the (meter, interval start) pieces went to of intervals closed before the message,
+    ``open_start`` the start of the interval open before it; ``grown``: the meters that began an
+    interval)."""
 
     __slots__ = (
         "accountant",
+        "changed",
         "counted",
+        "grown",
         "last_end",
         "last_interval",
         "lateness_ms",
         "oldest_kept",
-        "points",
+        "open_start",
         "policy",
         "province",
         "region",
@@ -485,9 +586,11 @@ class _MessageContext:
         self.policy = policy
         self.lateness_ms = policy.lateness_ms
         self.result = result
-        self.points = result.energy
         self.counted = result.counted
         self.touched: set[int] = set()
+        self.changed: set[tuple[str, int]] = set()
+        self.grown: set[str] = set()
+        self.open_start = _NOTHING
         #: UnitLedger._oldest_kept, kept up to date as the unit's newest reading moves on
         self.oldest_kept = 0
         self.region = info.grid_region if info else None

@@ -38,7 +38,7 @@ from streams.processor import BatchOutput, BatchProcessor, Totals
 from streams.recovery import FetchWatchdog, SeekFirstTableManager, tansu_table_manager
 from streams.sinks.backends import build_writer
 from streams.sinks.errors import InfluxWriteRejected
-from streams.state import StagedTable, UnitStateStore, unit_of_key
+from streams.state import StagedTable, UnitStateStore, unit_of_key, units_in
 from streams.status import STATUS_FILE, write_status
 
 log = logging.getLogger("energymon.streams")
@@ -226,6 +226,7 @@ def create_app(settings: Settings) -> faust.App:
                 app.sensors.on_message_out(message.tp, message.offset, message)
 
     in_flight: dict[str, asyncio.Task[None]] = {}  # "batch": the batch whose effects are carried out
+    idle: dict[str, float | None] = {"since": None}  # when the agent began to wait for input (None: busy)
 
     @app.agent(readings, concurrency=1)
     async def process_readings(stream: faust.StreamT[bytes]) -> None:
@@ -236,12 +237,23 @@ def create_app(settings: Settings) -> faust.App:
         staged.drop()
         # (StreamT does not declare take_events; faust.Stream, what the agent is given, has it)
         take_events = cast("faust.Stream[bytes]", stream).take_events
-        batches = take_events(stream_settings.batch_max, within=stream_settings.batch_within_s)
+        batch_max = stream_settings.batch_max
+        batches = take_events(batch_max, within=stream_settings.batch_within_s)
+        started = True
+        idle["since"] = time.monotonic()
         async for events in batches:
+            idle["since"] = None
             for event in events:
                 event.message.incref()  # take_events acks it at the end of this turn: not enough
+            if started:
+                # An open interval's points may not have been written before this (re)start: write
+                # those of every unit of the table once caught up (recovered by now: events flow).
+                processor.unwritten.update(dict.fromkeys(units_in(staged)))
+                started = False
             try:
-                out = processor.process([event.value for event in events], states, unit_info)
+                out = processor.process(
+                    [event.value for event in events], states, unit_info, caught_up=len(events) < batch_max
+                )
                 records = states.end_batch()  # snapshots and logs (streams.state), stored by carry_out
                 batch = staged.stage(records)
                 before = in_flight.get("batch")
@@ -260,6 +272,8 @@ def create_app(settings: Settings) -> faust.App:
                 release(events)
                 raise
             in_flight["batch"] = asyncio.ensure_future(carry_out(events, out, batch, records))
+            idle["since"] = time.monotonic()
+        idle["since"] = None
 
     async def carry_out(
         events: Sequence[faust.EventT[bytes]],
@@ -319,6 +333,30 @@ def create_app(settings: Settings) -> faust.App:
                 log.error("registry record refused: %s", exc)
                 continue
             units[info.unit_id.encode()] = raw
+
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    async def write_open_intervals() -> None:
+        """When the agent has waited for input longer than a batch may take to fill, write the open
+        intervals not yet written: the last batch before a pause may have been full, and a full
+        batch does not write them (``streams.processor``). Chained behind the batch in flight, and
+        the next batch's effects behind it, so that no older point overwrites a newer one."""
+        since = idle["since"]
+        waited = time.monotonic() - since if since is not None else 0.0
+        if not processor.unwritten or waited < stream_settings.batch_within_s:
+            return
+        out = processor.process([], states, unit_info, caught_up=True)
+        states.end_batch()  # (nothing applied: no records)
+        in_flight["batch"] = asyncio.ensure_future(write_lines(in_flight.get("batch"), out.lines))
+
+    async def write_lines(before: asyncio.Task[None] | None, lines: list[str]) -> None:
+        if before is not None:
+            await asyncio.gather(asyncio.shield(before), return_exceptions=True)
+        if lines:
+            try:
+                await writer.write(lines)
+            except InfluxWriteRejected as exc:
+                status["influx_rejected_batches"] += 1
+                log.error("%s (%d open-interval lines dropped)", exc, len(lines))
 
     watchdog = FetchWatchdog(app, (topics.READINGS, topics.OUTPUT))
 

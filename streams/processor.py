@@ -4,8 +4,14 @@ The Faust agent (``streams.app``) hands raw message bytes to :meth:`BatchProcess
 carries out the result: InfluxDB lines, dead letters, alerts, and the new ledgers to store.
 Keeping this step free of the framework keeps it testable in microseconds.
 
-Points are encoded by the precompiled encoders of ``streams.sinks.measurements``. Each refusal is a
-dead letter; it is also counted in its unit's ``data_quality`` (``late``, ``rejected``:
+Points are encoded by the precompiled encoders of ``streams.sinks.measurements``. A meter's `energy`
+point covers a 15-minute interval (``energy.meter_intervals``): a batch writes those of the intervals
+its messages closed, and, when the worker has caught up with its input (``caught_up``: the batch did
+not fill), those of every open interval not yet written, so that a live dashboard sees the running
+interval within a batch and a worker working off a backlog writes each point about once (the worker
+also writes them when its input pauses after a full batch: ``streams.app``).
+
+Each refusal is a dead letter; it is also counted in its unit's ``data_quality`` (``late``, ``rejected``:
 ``energy.rejections``) when it has a unit: a reading or output item always, a whole message when its
 ``unit_id`` is in the registry. The others (no unit id, an unparseable one, or one the registry does
 not know) are counted only in the worker's ``Totals.rejected_without_unit``.
@@ -22,7 +28,7 @@ import orjson
 
 from energy.accounting import Accountant
 from energy.alert import Alert
-from energy.ledger import LedgerPolicy, LedgerResult
+from energy.ledger import LedgerPolicy, LedgerResult, MeterInterval
 from energy.messages import Lang
 from energy.monitor import UnitStatus
 from energy.operational import OperationalRules
@@ -38,6 +44,9 @@ from streams.sinks.measurements import (
     encode_unit_status,
 )
 from streams.state import UnitState
+
+#: Units not in a batch whose open intervals a batch writes at most (the rest: the next batches).
+OPEN_UNITS_PER_BATCH = 2000
 
 
 class UnitStates(Protocol):
@@ -67,6 +76,7 @@ class BatchOutput:
     energy_points: int = 0
     events: int = 0
     rejected_without_unit: int = 0
+    caught_up: bool = False  # processed as a batch that found no more input waiting
 
 
 @dataclass
@@ -82,9 +92,13 @@ class Totals:
     repeats: int = 0
     energy_points: int = 0
     meter_events: int = 0
+    batches: int = 0
+    batches_caught_up: int = 0  # batches that did not fill: they write the open intervals too
 
     def add(self, out: BatchOutput) -> None:
         """Count one batch."""
+        self.batches += 1
+        self.batches_caught_up += out.caught_up
         self.messages += out.messages
         self.readings += out.readings
         self.accepted += out.accepted
@@ -120,6 +134,8 @@ class BatchProcessor:
         self.lang = lang
         self.rules = rules or OperationalRules(lateness_ms=policy.lateness_ms)
         self._roles: dict[str, tuple[UnitInfo, dict[str, str]]] = {}
+        #: the units whose open interval has consumption not yet written (an ordered set)
+        self.unwritten: dict[str, None] = {}
 
     def meter_roles(self, info: UnitInfo | None) -> dict[str, str]:
         """Each registered meter's role (``main``, ``sub``, ``monthly``), the first entry of a meter
@@ -139,14 +155,17 @@ class BatchProcessor:
         raws: Sequence[bytes],
         states: UnitStates,
         unit_info: Callable[[str], UnitInfo | None],
+        *,
+        caught_up: bool = True,
     ) -> BatchOutput:
         """Apply ``raws`` (readings and output messages, in order). ``states`` gives each unit's state
         for the batch; ``unit_info`` its registry record (None if unknown: points then carry no
         region/industry, every meter is written as ``main``, and the unit has no targets to be graded
         against). A reading stamped more than an hour ahead of this machine's clock is refused
-        (``energy.schema.MAX_AHEAD_MS``).
+        (``energy.schema.MAX_AHEAD_MS``). When ``caught_up`` (no more input waiting), the points of
+        the open intervals not yet written are written too (:attr:`unwritten`).
         """
-        out = BatchOutput()
+        out = BatchOutput(caught_up=caught_up)
         now_ms = round(time.time() * 1000)
         touched: dict[str, _Unit] = {}
         changed: list[str] = []  # the unit the message in hand changed
@@ -167,7 +186,32 @@ class BatchProcessor:
                 changed.clear()
         for unit in touched.values():
             self._rejection_counts(out, unit)
+        if caught_up and self.unwritten:
+            self._open_points(out, states, unit_info, touched)
         return out
+
+    def _open_points(
+        self,
+        out: BatchOutput,
+        states: UnitStates,
+        unit_info: Callable[[str], UnitInfo | None],
+        touched: dict[str, _Unit],
+    ) -> None:
+        """The `energy` lines of the open intervals of the :attr:`unwritten` units (``touched``: the
+        units of this batch, the others are got from ``states``), at most :data:`OPEN_UNITS_PER_BATCH`
+        of those not in the batch (loading a unit may replay its log)."""
+        others = 0
+        for unit_id in list(self.unwritten):
+            info = unit_info(unit_id)
+            unit = touched.get(unit_id)
+            if unit is None:
+                if others == OPEN_UNITS_PER_BATCH:
+                    continue
+                others += 1
+                region, industry = (info.region, info.industry) if info is not None else (None, None)
+                unit = _Unit(unit_id, region, industry, states.get(unit_id, info))
+            self._energy(out, unit, unit.state.ledger.open_points(), self.meter_roles(info))
+            del self.unwritten[unit_id]
 
     def replay(self, state: UnitState, info: UnitInfo | None, now_ms: int, raw: bytes) -> None:
         """Apply a message of a unit's log to the unit's ``state`` as :meth:`process` applied it — the
@@ -223,6 +267,8 @@ class BatchProcessor:
         monitor.rejections.advance(ledger.newest_ts_ms)
         if write:
             self._points(out, unit, result, self.meter_roles(info))
+            if result.accepted:
+                self.unwritten[msg.unit_id] = None
             for alert in result.alerts:
                 self._alert(out, alert, unit)
         if ledger.newest_ts_ms is not None:
@@ -232,11 +278,13 @@ class BatchProcessor:
         out.levels[msg.unit_id] = monitor.level()
 
     @staticmethod
-    def _points(out: BatchOutput, unit: _Unit, result: LedgerResult, roles: dict[str, str]) -> None:
-        """The ``energy``, ``unit_energy`` and ``meter_event`` lines of one message's result."""
+    def _energy(
+        out: BatchOutput, unit: _Unit, points: Sequence[MeterInterval], roles: dict[str, str]
+    ) -> None:
+        """The ``energy`` lines of meter interval points of ``unit``."""
         unit_id, region, industry = unit.unit_id, unit.region, unit.industry
         lines = out.lines
-        for p in result.energy:
+        for p in points:
             role = roles.get(p.meter_id, "main")
             line = encode_energy(
                 unit_id,
@@ -249,11 +297,17 @@ class BatchProcessor:
                 p.tce,
                 p.co2_t,
                 p.estimated,
-                p.ts_ms,
+                p.start_ms,
             )
             if line:
                 lines.append(line)
                 out.energy_points += 1
+
+    def _points(self, out: BatchOutput, unit: _Unit, result: LedgerResult, roles: dict[str, str]) -> None:
+        """The ``energy``, ``unit_energy`` and ``meter_event`` lines of one message's result."""
+        self._energy(out, unit, result.energy, roles)
+        unit_id, region, industry = unit.unit_id, unit.region, unit.industry
+        lines = out.lines
         for iv in result.intervals:
             line = encode_unit_energy(unit_id, region, industry, iv.tce, iv.co2_t, iv.start_ms)
             if line:

@@ -81,6 +81,12 @@ def log_key(unit_id: str, n: int) -> bytes:
     return f"{unit_id}{SEP}log{SEP}{n}".encode()
 
 
+def units_in(table: Mapping[bytes, bytes]) -> list[str]:
+    """The ids of the units with a state in ``table`` (their snapshot or earlier-layout record)."""
+    sep = SEP.encode()
+    return [key.decode() for key in table if sep not in key and not key.endswith(ARCHIVE_SUFFIX.encode())]
+
+
 def unit_of_key(key: bytes) -> bytes:
     """The unit id part of a table key (the key itself for a unit's snapshot)."""
     cut = key.find(SEP.encode())

@@ -2,12 +2,14 @@
 (``python -m bench.peers CONFIG``) on the same broker, InfluxDB and data:
 
 * ``naive`` (:mod:`bench.peers.naive`): a plain kafka-python consumer loop, as example projects
-  write it: JSON values, one influxdb-client ``Point`` per reading, one POST per message;
-* ``quix`` (:mod:`bench.peers.quix`): the same accounting as a Quix Streams app with a batching
-  line-protocol sink.
+  write it: JSON values, one influxdb-client ``Point`` per reading (its meter's interval so far),
+  one POST per message;
+* ``quix`` (:mod:`bench.peers.quix`): the same accounting as a Quix Streams app writing each
+  meter's interval once its unit's data has moved on, with a batching line-protocol sink.
 
-Both do :mod:`bench.peers.accounting` and report their counters in a status file
-(:class:`PeerStatus`) that the benchmark reads.
+Both do :mod:`bench.peers.accounting` (the `energy` points per meter and 15-minute interval our
+worker writes) and report their counters in a status file (:class:`PeerStatus`) that the benchmark
+reads.
 """
 
 from __future__ import annotations

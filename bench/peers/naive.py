@@ -3,6 +3,10 @@ deserializer and auto-commit, each reading turned into an influxdb-client ``Poin
 points serialised with ``to_line_protocol()`` and POSTed to InfluxDB's ``/write`` with requests,
 one POST per message. (influxdb-client's own write API speaks only the v2 API, which InfluxDB 1.6
 lacks; POSTing every single reading, the other common variant, ran at ~470 readings/s here.)
+
+A reading's point is its meter's interval so far (the running sum, at the interval's start), so the
+last write of an interval overwrites the others and InfluxDB ends with the points the kernel
+writes; the loop forgets a unit's intervals once its data has moved on from them.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from influxdb_client.domain.write_precision import WritePrecision
 from kafka import KafkaConsumer
 
 from bench.peers import PeerConfig, PeerStatus
+from bench.peers.accounting import IntervalPoints
 
 
 def run(config: PeerConfig) -> None:
@@ -30,6 +35,7 @@ def run(config: PeerConfig) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     job = config.accounting_job()
+    intervals = IntervalPoints()
     session = config.influx_session()
     status, status_path = PeerStatus(), Path(config.status_path)
     status.write(status_path)
@@ -60,8 +66,9 @@ def run(config: PeerConfig) -> None:
                         .field("co2_t", p.co2_t)
                         .field("estimated", False)
                         .time(p.ts_ms, WritePrecision.MS)
-                        for p in job.apply(doc)
+                        for p in (intervals.add(piece).point() for piece in job.apply(doc))
                     ]
+                    intervals.closed_by(doc)  # written already: forget them
                     if points:
                         config.post_lines(session, "\n".join(p.to_line_protocol() for p in points))
                     status.messages += 1

@@ -1,12 +1,14 @@
 """Peer (b): the same accounting as a Quix Streams 3.x app. A streaming dataframe over the readings
-topic (JSON values) applies the accounting and hands each message's hand-built line-protocol lines
-to a ``BatchingSink``, which POSTs them to InfluxDB's ``/write`` in requests of up to 5,000 lines
-whenever the app checkpoints (``commit_interval`` 1 s).
+topic (JSON values) applies the accounting, sums each meter's pieces per 15-minute interval, and
+hands the hand-built line-protocol lines of the intervals a message closed (its unit's data moved on
+to a later interval, as our worker writes them) to a ``BatchingSink``, which POSTs them to InfluxDB's
+``/write`` in requests of up to 5,000 lines whenever the app checkpoints (``commit_interval`` 1 s).
+Open intervals are not written: Quix gives an app no sign that it has caught up with its input.
 
-On tansu the app keeps its meters' last registers in a plain dict, not in Quix's ``State``: a
-stateful step makes Quix derive its changelog topic from the input topic's ``retention.ms``, which
-tansu's DescribeConfigs does not return (KeyError). Our worker keeps its state in a changelogged
-table; the peer's state costs it nothing.
+On tansu the app keeps its meters' last registers and open intervals in plain dicts, not in Quix's
+``State``: a stateful step makes Quix derive its changelog topic from the input topic's
+``retention.ms``, which tansu's DescribeConfigs does not return (KeyError). Our worker keeps its
+state in a changelogged table; the peer's state costs it nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from quixstreams.sinks import BatchingSink, SinkBatch
 
 from bench.observe import confluent_options
 from bench.peers import PeerConfig, PeerStatus
-from bench.peers.accounting import line
+from bench.peers.accounting import IntervalPoints, line
 
 #: Lines per POST.
 POST_LINES = 5000
@@ -51,6 +53,7 @@ class LineProtocolSink(BatchingSink):
 def run(config: PeerConfig) -> None:
     """Run the app until SIGTERM/SIGINT (Quix handles both)."""
     job = config.accounting_job()
+    intervals = IntervalPoints()
     status, status_path = PeerStatus(), Path(config.status_path)
     status.write(status_path)
     app = Application(
@@ -67,7 +70,9 @@ def run(config: PeerConfig) -> None:
     def account(doc: dict[str, Any]) -> list[str]:
         status.messages += 1
         status.readings += len(doc.get("readings") or ())
-        return [line(p) for p in job.apply(doc)]
+        for piece in job.apply(doc):
+            intervals.add(piece)
+        return [line(p) for p in intervals.closed_by(doc)]
 
     sdf = app.dataframe(topic).apply(account)
     sdf.sink(LineProtocolSink(config, status))

@@ -46,9 +46,11 @@ EXPECTED = {
     "U1": (
         400 * TCE_PER_KWH + 30 * TCE_PER_M3_GAS + 1.25 * TCE_PER_T_RAW_COAL,
         400 * CO2_PER_KWH_EAST_CHINA_2023 + 30 * CO2_PER_M3_GAS + 1.25 * CO2_PER_T_BITUMINOUS,
-        8,  # E1's 10:10→10:20 segment is split at 10:15 into two estimated points
+        # one point per meter and 15-minute interval: E1 10:00 and 10:15 (its 10:10→10:20 segment is
+        # split at 10:15), G1 10:00, C1 09:45 and 10:00
+        5,
     ),
-    "U2": (167.5 * TCE_PER_KWH, 167.5 * CO2_PER_KWH_NATIONAL_2023, 4),
+    "U2": (167.5 * TCE_PER_KWH, 167.5 * CO2_PER_KWH_NATIONAL_2023, 4),  # P1 10:00, 10:15; E2 10:00, 10:30
 }
 EXPECTED_REJECTIONS = sorted(
     ["uom_mismatch", "negative_quantity", "unknown_energy", "bad_reading", "not_json", "bad_envelope"]

@@ -1,5 +1,6 @@
 """The benchmark's generated fleet: shape, determinism, registers, alert units and spikes, which
-message causes a `unit_status` point, and the peers' accounting against the kernel's ledger."""
+message causes a `unit_status` point, the peers' accounting and interval points against the kernel's
+ledger, and when a backlog run has ended."""
 
 from __future__ import annotations
 
@@ -14,12 +15,21 @@ from bench.fleet import (
     ORDINARY_CEILING,
     AlertForecast,
     BenchFleet,
+    Message,
     StatusIndex,
     alert_unit_count,
     interval_aligned,
     minute_ms,
 )
-from bench.peers.accounting import PeerAccounting, UnitTags, line
+from bench.observe import EndCheck, energy_at, energy_totals
+from bench.peers.accounting import (
+    IntervalPoints,
+    PeerAccounting,
+    PeerPoint,
+    UnitTags,
+    interval_totals,
+    line,
+)
 from energy.accounting import Accountant
 from energy.ledger import LedgerPolicy, UnitLedger
 from energy.rules import HOURLY_CEILING
@@ -93,7 +103,7 @@ def test_the_hourly_use_is_what_the_kernel_counts_in_an_hour() -> None:
     tce: Counter[str] = Counter()
     for msg in fleet.messages(61):
         result = ledgers[msg.unit_id].apply(parse_message(msg.value), accountant, policy, infos[msg.unit_id])
-        tce[msg.unit_id] += sum(p.tce for p in result.energy)
+        tce[msg.unit_id] += sum(p.tce for p in result.counted)
     for unit in fleet.units:  # interval meters count their first minute too: within the ±10 % texture
         assert tce[unit.unit_id] == pytest.approx(unit.hourly_tce, rel=0.1)
 
@@ -143,24 +153,95 @@ def test_interval_aligned_rounds_up_to_whole_quarter_hours() -> None:
     assert [interval_aligned(m) for m in (1, 15, 16, 30, 31)] == [15, 15, 30, 30, 45]
 
 
-def test_the_peers_write_the_points_the_kernel_writes() -> None:
-    """The peers' accounting is the kernel's for this data: the same `energy` points (unit, meter,
-    time) with the same qty, tce and tCO₂ as ``UnitLedger`` (whose points the worker writes)."""
-    fleet = small(units=4, meters=14, per_message=10)
+Key = tuple[str, str, int]
+Figures = tuple[float, float, float]
+
+
+def kernel_points(fleet: BenchFleet, messages: list[Message]) -> dict[Key, Figures]:
+    """The `energy` points the worker ends with: (unit, meter, interval start) → (qty, tce, tCO₂),
+    from each message's ``result.energy`` (the intervals it closed) and the ledgers' open points."""
     accountant, policy = Accountant(), LedgerPolicy()
     infos = {u.unit_id: u.info for u in fleet.units}
-    peer = PeerAccounting({u: UnitTags(i.region, i.grid_region, i.industry) for u, i in infos.items()})
     ledgers = {u: UnitLedger(u) for u in infos}
-    ours: dict[tuple[str, str, int], tuple[float, float, float]] = {}
-    theirs: dict[tuple[str, str, int], tuple[float, float, float]] = {}
-    for msg in fleet.messages(INTERVAL_MINUTES + 3):
+    points: dict[Key, Figures] = {}
+    for msg in messages:
         result = ledgers[msg.unit_id].apply(parse_message(msg.value), accountant, policy, infos[msg.unit_id])
-        ours.update({(p.unit_id, p.meter_id, p.ts_ms): (p.qty, p.tce, p.co2_t) for p in result.energy})
-        points = peer.apply(orjson.loads(msg.value))
-        theirs.update({(p.unit_id, p.meter_id, p.ts_ms): (p.qty, p.tce, p.co2_t) for p in points})
-    assert ours.keys() == theirs.keys()
+        assert not any(p.estimated for p in result.energy)
+        points.update({(p.unit_id, p.meter_id, p.start_ms): (p.qty, p.tce, p.co2_t) for p in result.energy})
+    for ledger in ledgers.values():
+        points.update(
+            {(p.unit_id, p.meter_id, p.start_ms): (p.qty, p.tce, p.co2_t) for p in ledger.open_points()}
+        )
+    return points
+
+
+def peer_job(fleet: BenchFleet) -> PeerAccounting:
+    return PeerAccounting({u.unit_id: UnitTags.of(u.info) for u in fleet.units})
+
+
+def figures_of(points: list[PeerPoint]) -> dict[Key, Figures]:
+    return {(p.unit_id, p.meter_id, p.ts_ms): (p.qty, p.tce, p.co2_t) for p in points}
+
+
+def assert_same_points(theirs: dict[Key, Figures], ours: dict[Key, Figures]) -> None:
+    assert theirs.keys() == ours.keys()
     for key, figures in ours.items():
-        assert theirs[key] == pytest.approx(figures, rel=1e-9, abs=1e-12)
+        assert theirs[key] == pytest.approx(figures, rel=1e-9, abs=1e-12), key
+
+
+@pytest.mark.parametrize("per_message", [10, 14, 33])  # part of a scan, one scan, several scans
+def test_the_peers_write_the_points_the_kernel_writes(per_message: int) -> None:
+    """The peers end with the kernel's `energy` points for this data: per (unit, meter, interval
+    start) the same qty, tce and tCO₂ as ``UnitLedger`` (whose points the worker writes), whether
+    written when closed (Quix) or overwritten with each reading's running sum (naive)."""
+    fleet = small(units=4, meters=14, per_message=per_message)
+    messages = fleet.messages(2 * INTERVAL_MINUTES + 3)
+    ours = kernel_points(fleet, messages)
+    closing, running = peer_job(fleet), peer_job(fleet)
+    closing_intervals, running_intervals = IntervalPoints(), IntervalPoints()
+    closed: dict[Key, Figures] = {}
+    written: dict[Key, Figures] = {}
+    for msg in messages:
+        doc = orjson.loads(msg.value)
+        for piece in closing.apply(doc):
+            closing_intervals.add(piece)
+        for key in (new := figures_of(closing_intervals.closed_by(doc))):
+            assert key not in closed  # each interval point is written once
+        closed.update(new)
+        written.update(figures_of([running_intervals.add(piece).point() for piece in running.apply(doc)]))
+        running_intervals.closed_by(doc)
+    assert_same_points(written, ours)
+    assert {key[2] for key in ours} == {minute_ms(m) for m in (-INTERVAL_MINUTES, 0, 15, 30)}
+    closed_before = {key: f for key, f in ours.items() if key[2] < minute_ms(2 * INTERVAL_MINUTES)}
+    assert_same_points(closed, closed_before)  # Quix writes no open interval
+    assert_same_points({**closed, **figures_of(closing_intervals.open_points())}, ours)
+
+
+def test_interval_points_sum_a_meters_pieces_per_interval_and_close_when_the_data_moves_on() -> None:
+    def piece(meter: str, minute: int, qty: float) -> PeerPoint:
+        return PeerPoint(
+            "U", meter, "electricity", "江苏", "steel", minute_ms(minute), qty, qty / 10, qty / 100
+        )
+
+    def message(minute: int) -> dict[str, object]:
+        return {"unit_id": "U", "readings": [{"ts": minute_ms(minute)}]}
+
+    intervals = IntervalPoints()
+    assert intervals.add(piece("A", 1, 1.0)).point().ts_ms == minute_ms(0)
+    assert intervals.closed_by(message(1)) == []
+    intervals.add(piece("B", 14, 2.0))
+    running = intervals.add(piece("A", 15, 3.0)).point()  # 00:15 closes 00:00–00:15: same interval
+    assert (running.ts_ms, running.qty, running.tce) == (minute_ms(0), 4.0, pytest.approx(0.4))
+    assert intervals.closed_by(message(15)) == []
+    intervals.add(piece("A", 16, 5.0))
+    closed = intervals.closed_by(message(16))  # the unit's data moved on: 00:00–00:15 is closed
+    assert [(p.meter_id, p.ts_ms, p.qty) for p in closed] == [
+        ("A", minute_ms(0), 4.0),
+        ("B", minute_ms(0), 2.0),
+    ]
+    assert intervals.closed_by(message(17)) == []  # given out once, then forgotten
+    assert [(p.meter_id, p.ts_ms, p.qty) for p in intervals.open_points()] == [("A", minute_ms(15), 5.0)]
+    assert intervals.closed_by({"warmup": True}) == []
 
 
 def test_a_peer_line_is_line_protocol_with_the_workers_tags() -> None:
@@ -200,3 +281,58 @@ def test_skipping_to_the_next_interval_sends_nothing_and_keeps_the_registers_cou
             assert rise == pytest.approx(13 * meters[r["meter_id"]].per_minute, rel=0.05)
     assert fleet.skip_to_interval() == INTERVAL_MINUTES - 1
     assert fleet.skip_to_interval() == 0  # already at an interval's first minute
+
+
+@pytest.mark.parametrize("per_message", [9, 20])  # one scan per message, several scans per message
+def test_the_end_of_a_backlog_is_its_last_closed_intervals_points_and_their_tce(per_message: int) -> None:
+    """A backlog of minutes 0 … N + 1 ends with the points of (N − 15, N]: one per meter, their Σtce
+    what the kernel writes for that interval, worked out from the messages of minute N − 15 on."""
+    fleet = small(units=3, meters=9, per_message=per_message)
+    last = 2 * INTERVAL_MINUTES
+    backlog = fleet.messages(last + 2)
+    end = EndCheck.of_backlog(peer_job(fleet), backlog, last)
+    assert end.start_ms == minute_ms(INTERVAL_MINUTES)
+    kernel = [f for (_u, _m, start), f in kernel_points(fleet, backlog).items() if start == end.start_ms]
+    assert end.points == len(kernel) == fleet.meter_count
+    assert end.tce == pytest.approx(sum(tce for _qty, tce, _co2 in kernel), rel=1e-12)
+    everything = interval_totals(peer_job(fleet), [orjson.loads(m.value) for m in backlog], end.start_ms)
+    assert everything == (end.points, pytest.approx(end.tce, rel=1e-12))  # nothing before N − 15 counts
+
+
+def test_the_end_needs_the_whole_interval_not_just_a_point_per_meter() -> None:
+    """The naive peer's running sums give every meter a point at the interval start with its first
+    reading in it: the count alone would end the run too early."""
+    fleet = small(units=2, meters=6, per_message=6)
+    last = INTERVAL_MINUTES
+    backlog = fleet.messages(last + 2)
+    end = EndCheck.of_backlog(peer_job(fleet), backlog, last)
+    job, intervals = peer_job(fleet), IntervalPoints()
+    written: dict[Key, float] = {}
+    for msg in backlog:
+        if msg.ts_ms == minute_ms(last):  # all but the interval's last minute
+            break
+        doc = orjson.loads(msg.value)
+        running = [intervals.add(piece).point() for piece in job.apply(doc)]
+        written.update({(p.unit_id, p.meter_id, p.ts_ms): p.tce for p in running})
+        intervals.closed_by(doc)
+    at_end = [tce for (_u, _m, ts), tce in written.items() if ts == end.start_ms]
+    assert len(at_end) == end.points
+    assert not end.reached(len(at_end), sum(at_end))
+    assert end.reached(end.points, end.tce * (1 - 1e-12)) and end.reached(end.points + 1, end.tce)
+    assert not end.reached(end.points - 1, end.tce)
+
+
+def test_the_energy_queries_count_and_sum_tce_at_or_up_to_a_time() -> None:
+    asked: list[str] = []
+
+    def query(q: str) -> list[dict[str, object]]:
+        asked.append(q)
+        return [{"values": [[0, 12, 3.5]]}] if "=" in q else []
+
+    assert energy_at(query, 1_000) == (12, 3.5)
+    assert energy_totals(query, 2_000) == (12, 3.5)  # `<=` holds `=`
+    assert asked == [
+        'SELECT count("tce"), sum("tce") FROM "energy" WHERE time = 1000ms',
+        'SELECT count("tce"), sum("tce") FROM "energy" WHERE time <= 2000ms',
+    ]
+    assert energy_at(lambda _q: [], 1_000) == (0, 0.0)

@@ -35,15 +35,18 @@ def series(steps: list[tuple[int, float]]) -> list[Reading]:
 
 
 def run(messages: list[list[Reading]]) -> tuple[float, dict[int, float], dict[int, float]]:
-    """Apply messages; return the kWh total, tce per interval, and the final energy points by ts
-    (what InfluxDB holds: a later point with the same time overwrites an earlier one)."""
+    """Apply messages; return the kWh total, tce per interval, and the final energy points by
+    interval start (what InfluxDB holds once the open interval is written as well: a later point
+    with the same time overwrites an earlier one)."""
     ledger = UnitLedger("U1")
     points: dict[int, float] = {}
     for readings in messages:
         result = ledger.apply(ParsedMessage("U1", "t", 0, readings=readings), ACCOUNTANT, POLICY)
         assert not result.rejections, result.rejections
         for p in result.energy:
-            points[p.ts_ms] = p.qty
+            points[p.start_ms] = p.qty
+    for p in ledger.open_points():
+        points[p.start_ms] = p.qty
     intervals = {start: v[0] for start, v in ledger.intervals.items()}
     return sum(points.values()), intervals, points
 

@@ -395,7 +395,7 @@ def test_the_plain_path_is_taken() -> None:
     with mock.patch.object(ledger_module, "counter_update", wraps=ledger_module.counter_update) as full:
         results, _ = apply_all(readings, INFOS[1])
     assert full.call_count == 1  # the baseline; every later reading took plain_update
-    assert [p.qty for r in results for p in r.energy] == [1.0, 1.0, 1.0, 1.0]
+    assert [p.qty for r in results for p in r.counted] == [1.0, 1.0, 1.0, 1.0]
 
 
 def registry(*meters: dict[str, Any]) -> UnitInfo:
@@ -420,7 +420,7 @@ def test_the_first_registry_entry_of_a_meter_sets_its_limits() -> None:
     # the limits are looked up once per message; UnitInfo.meter finds the first entry
     info = registry({"meter_id": "E1", "register_max": 1_000.0}, {"meter_id": "E1", "register_max": 500.0})
     results, _ = apply_all([electricity(T0, 990.0), electricity(T0 + MIN, 10.0)], info)
-    assert [e.event for e in results[1].events] == ["rollover"] and results[1].energy[0].qty == 20.0
+    assert [e.event for e in results[1].events] == ["rollover"] and results[1].counted[0].qty == 20.0
 
 
 def test_limits_follow_the_registry_record_of_each_message() -> None:
@@ -437,4 +437,4 @@ def test_limits_follow_the_registry_record_of_each_message() -> None:
     again = ledger.apply(
         ParsedMessage("U1", "t", 3, electricity(T0 + 3 * MIN, 10.0)), ACCOUNTANT, policy, large
     )
-    assert rolled.energy[0].qty == 20.0 and again.energy[0].qty == 20.0
+    assert rolled.counted[0].qty == 20.0 and again.counted[0].qty == 20.0

@@ -70,15 +70,23 @@ def test_a_meter_silent_for_a_year_gives_hundreds_of_pieces_with_the_whole_quant
     assert [q for _, q in pieces[1:3]] == pytest.approx([q for _, q in pieces[2:4]], rel=1e-9)  # whole days
 
 
+def points(ledger: UnitLedger, *results: Any) -> list[tuple[int, float, bool]]:
+    """The `energy` points the results wrote, then those of the open interval (what a worker that
+    has caught up writes): (interval start, qty, estimated)."""
+    written = [p for result in results for p in result.energy] + ledger.open_points()
+    return [(p.start_ms, p.qty, p.estimated) for p in written]
+
+
 def test_a_gap_over_several_intervals_is_split_across_them_and_marked_estimated() -> None:
     ledger = UnitLedger("U1")
     apply(ledger, reading(T0, 1000.0))
     result = apply(ledger, reading(T0 + 45 * MIN, 1090.0))  # 90 kWh over three intervals
-    assert [(p.ts_ms, p.qty, p.estimated) for p in result.energy] == [
+    # one point per interval, at its start: the two the reading closed, then the open one
+    assert [(p.start_ms, p.qty, p.estimated) for p in result.energy] == [
+        (T0, 30.0, True),
         (T0 + 15 * MIN, 30.0, True),
-        (T0 + 30 * MIN, 30.0, True),
-        (T0 + 45 * MIN, 30.0, True),
     ]
+    assert points(ledger) == [(T0 + 30 * MIN, 30.0, True)]
     assert [iv.start_ms for iv in result.intervals] == [T0, T0 + 15 * MIN, T0 + 30 * MIN]
     for iv in result.intervals:
         assert iv.tce == pytest.approx(30 * KGCE_PER_KWH / 1000, rel=1e-12)
@@ -92,11 +100,9 @@ def test_a_late_reading_corrects_the_interval_it_belongs_to_and_keeps_the_total(
     late = apply(ledger, reading(T0 + 15 * MIN, 1045.0))  # really 45 then 15
     assert ledger.intervals[T0][0] == pytest.approx(45 * KGCE_PER_KWH / 1000, rel=1e-9)
     assert ledger.intervals[T0 + 15 * MIN][0] == pytest.approx(15 * KGCE_PER_KWH / 1000, rel=1e-9)
-    # The points rewritten: the late reading's own and the next one's, both now exact.
-    assert {(p.ts_ms, p.qty, p.estimated) for p in late.energy} == {
-        (T0 + 15 * MIN, 45.0, False),
-        (T0 + 30 * MIN, 15.0, False),
-    }
+    # The closed interval rewritten, now exact; the open one exact too.
+    assert [(p.start_ms, p.qty, p.estimated) for p in late.energy] == [(T0, 45.0, False)]
+    assert points(ledger) == [(T0 + 15 * MIN, 15.0, False)]
 
 
 def test_readings_behind_the_lateness_window_are_rejected() -> None:
@@ -118,22 +124,26 @@ def test_meter_events_and_registry_limits() -> None:
     ledger = UnitLedger("U1")
     apply(ledger, reading(T0, 99_990.0), info=info)  # the limits are in MWh: 100,000 kWh register
     rolled = apply(ledger, reading(T0 + MIN, 20.0), info=info)
-    assert [e.event for e in rolled.events] == ["rollover"] and rolled.energy[0].qty == 30.0
+    assert [e.event for e in rolled.events] == ["rollover"] and rolled.counted[0].qty == 30.0
     jump = apply(ledger, reading(T0 + 2 * MIN, 5_000.0), info=info)  # 4,980 kWh in a minute > 6 MWh/h
     assert [r.rule for r in jump.rejections] == ["implausible_rate"]
     swap = apply(ledger, reading(T0 + 3 * MIN, 1.0, event="meter_swap", old_value=95.0), info=info)
-    assert [e.event for e in swap.events] == ["meter_swap"] and swap.energy[0].qty == 75.0
+    assert [e.event for e in swap.events] == ["meter_swap"] and swap.counted[0].qty == 75.0
+    assert points(ledger) == [(T0, 105.0, False)]  # the interval's point holds both
 
 
 def test_replaying_a_message_rewrites_the_same_points_and_counts_nothing() -> None:
     ledger = UnitLedger("U1")
     msgs = [(reading(T0 + i * 5 * MIN, 1000.0 + i * 7),) for i in range(10)]
     first = [apply(ledger, *m) for m in msgs]
+    final = {p.start_ms: p for r in first for p in r.energy} | {p.start_ms: p for p in ledger.open_points()}
     totals = {k: list(v) for k, v in ledger.intervals.items()}
     again = [apply(ledger, *m) for m in msgs]
     assert ledger.intervals == totals
-    assert [r.energy for r in again] == [r.energy for r in first]
-    assert sum(r.repeats for r in again) == 10
+    rewritten = [p for r in again for p in r.energy]
+    assert rewritten and all(p == final[p.start_ms] for p in rewritten)  # closed ones, unchanged
+    assert ledger.open_points() == [final[T0 + 30 * MIN]]
+    assert sum(r.repeats for r in again) == 10 and not any(r.counted for r in again)
 
 
 def test_interval_points_stay_on_interval_starts() -> None:
@@ -161,7 +171,9 @@ def test_a_reading_at_midnight_is_accounted_on_the_day_it_closes() -> None:
         ACCOUNTANT,
         POLICY,
     )
-    assert [p.tce for p in result.energy] == pytest.approx([100 * 0.2571 / 1000, 100 * 0.0857 / 1000])
+    written = result.energy + ledger.open_points()
+    assert [p.start_ms for p in written] == [midnight - 15 * MIN, midnight]
+    assert [p.tce for p in written] == pytest.approx([100 * 0.2571 / 1000, 100 * 0.0857 / 1000])
 
 
 def test_an_interval_reading_with_its_start_is_spread_over_its_period() -> None:
@@ -180,10 +192,10 @@ def test_an_interval_reading_with_its_start_is_spread_over_its_period() -> None:
         ACCOUNTANT,
         LedgerPolicy(lateness_ms=48 * 60 * MIN, hourly_tce_ceiling=25.0),
     )
-    assert len(result.energy) == 96 and all(
-        p.qty == pytest.approx(1.0) and p.estimated for p in result.energy
-    )
-    assert sum(p.qty for p in result.energy) == pytest.approx(96.0, rel=1e-12)
+    written = result.energy + ledger.open_points()
+    assert len(result.energy) == 95 and len(written) == 96  # the last interval is still open
+    assert all(p.qty == pytest.approx(1.0) and p.estimated for p in written)
+    assert sum(p.qty for p in written) == pytest.approx(96.0, rel=1e-12)
     # a day's coal spread out: 4 t an hour, 2.86 tce/h, no hourly-ceiling alert
     assert not result.alerts
 
@@ -213,3 +225,18 @@ def test_a_steady_load_over_the_hourly_ceiling_raises_once_and_does_not_flap() -
         msg = ParsedMessage("U1", "t", 0, readings=[reading(T0 + minute * MIN, value)])
         states += [a.state for a in ledger.apply(msg, ACCOUNTANT, policy).alerts]
     assert states == ["raised", "resolved"]
+
+
+def test_a_meter_keeps_only_the_intervals_a_late_reading_can_still_change() -> None:
+    ledger = UnitLedger("U1")
+    for minute in range(4 * 60 + 1):  # four hours, a reading a minute; the lateness window is 2 h
+        apply(ledger, reading(T0 + minute * MIN, 1000.0 + minute))
+    kept = ledger.sums["E1"].starts_from(0)
+    oldest = ledger.meters["E1"].series.oldest_ts()
+    assert oldest is not None and kept[0] <= oldest < kept[0] + INTERVAL_MS + 32 * MIN
+    assert len(kept) <= 12  # 2 h of intervals, plus those before the next prune of the series
+    late = apply(ledger, reading(T0 + 4 * 60 * MIN - 110 * MIN + 30_000, 1000.0 + 130.5))
+    # minute 130½: its closed interval (2:00, 2:15] is written again, still 15 kWh
+    assert [(p.start_ms, p.qty) for p in late.energy] == [(T0 + 2 * 60 * MIN, pytest.approx(15.0))]
+    again = UnitLedger.from_json(ledger.to_json())
+    assert again.sums == ledger.sums and again.open_points() == ledger.open_points()

@@ -99,7 +99,7 @@ def test_a_sub_meter_writes_points_and_counts_but_stays_out_of_the_unit_totals()
         reading(T0 + 5 * MIN, 40.0, meter="S1", kind="interval"),
         info=info,
     )
-    assert [(p.meter_id, p.qty) for p in result.energy] == [("E1", 100.0), ("S1", 40.0)]
+    assert [(p.meter_id, p.qty) for p in ledger.open_points()] == [("E1", 100.0), ("S1", 40.0)]
     assert [(p.meter_id, p.qty) for p in result.counted] == [("E1", 100.0), ("S1", 40.0)]
     assert ledger.intervals[T0][0] == pytest.approx(100 * KGCE_PER_KWH / 1000, rel=1e-12)  # 0.01229, no 40
     assert [iv.tce for iv in result.intervals] == pytest.approx([0.01229], rel=1e-12)

@@ -151,3 +151,34 @@ def test_counts_before_the_units_first_reading_time_go_to_that_day() -> None:
         1,
         2,
     ]
+
+
+def energy_points(out: BatchOutput) -> dict[tuple[str, int], float]:
+    """(meter, interval start) → qty of the ``energy`` lines."""
+    found = {}
+    for line in of(out, "energy"):
+        series, fields, ts = line.split(" ")
+        meter = series.split("meter_id=")[1].split(",")[0]
+        found[(meter, int(ts))] = float(dict(f.split("=") for f in fields.split(","))["qty"])
+    return found
+
+
+def test_an_open_interval_is_written_once_the_worker_has_caught_up() -> None:
+    """Working off a backlog (batches that fill) a meter's interval point is written when the unit's
+    data leaves the interval; a batch that did not fill writes the open intervals too, also of units
+    it did not touch."""
+    processor = BatchProcessor(ACCOUNTANT, POLICY)
+    store = UnitStateStore({})
+    info = {"U1": INFO, "U2": INFO}.get
+    u1 = [readings("U1", n, T + n * MIN, 1000.0 + n) for n in range(0, 17)]  # 10:00 … 10:16
+    u2 = [readings("U2", 0, T, 50.0), readings("U2", 1, T + 5 * MIN, 55.0)]
+    backlog = processor.process(u1 + u2, store, info, caught_up=False)
+    # minute 16 closed U1's 10:00–10:15 (minutes 1 … 15: 15 kWh); U2's 10:00 interval is open
+    assert energy_points(backlog) == {("E1", T): pytest.approx(15.0)}
+    assert list(processor.unwritten) == ["U1", "U2"]
+    idle = processor.process([], store, info, caught_up=True)
+    assert [(line.split("unit_id=")[1].split(" ")[0], ts) for line in of(idle, "energy") for ts in
+            [int(line.rsplit(" ", 1)[1])]] == [("U1", T + 15 * MIN), ("U2", T)]  # fmt: skip
+    assert sorted(energy_points(idle).values()) == pytest.approx([1.0, 5.0])
+    assert not processor.unwritten
+    assert not of(processor.process([], store, info, caught_up=True), "energy")  # nothing new: nothing
